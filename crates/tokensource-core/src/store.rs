@@ -110,6 +110,89 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     }
 }
 
+/// A [`TokenStore`] in this process's memory: caches built with the same `MemoryStore` (and key)
+/// share one token. Useful for tests and for several caches over one credential.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    inner: std::sync::Arc<std::sync::Mutex<MemoryInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryInner {
+    tokens: std::collections::HashMap<String, Token>,
+    leases: std::collections::HashMap<String, (Lease, tokio::time::Instant)>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self.lock().tokens.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, token: &Token) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let newer = match inner.tokens.get(key) {
+            Some(stored) => expires_later(token, stored),
+            None => true,
+        };
+        if newer {
+            inner.tokens.insert(key.to_owned(), token.clone());
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, key: &str, token: &Token) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.tokens.get(key).is_some_and(|t| t.same_secret(token)) {
+            inner.tokens.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn try_lease(&self, key: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        let mut inner = self.lock();
+        let now = tokio::time::Instant::now();
+        if inner.leases.get(key).is_some_and(|(_, until)| *until > now) {
+            return Ok(None);
+        }
+        let lease = Lease::random();
+        inner
+            .leases
+            .insert(key.to_owned(), (lease.clone(), now + ttl));
+        Ok(Some(lease))
+    }
+
+    async fn release(&self, key: &str, lease: &Lease) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.leases.get(key).is_some_and(|(held, _)| held == lease) {
+            inner.leases.remove(key);
+        }
+        Ok(())
+    }
+}
+
+/// Whether `a` expires later than `b` (an unknown expiry counts as the latest).
+pub fn expires_later(a: &Token, b: &Token) -> bool {
+    match (a.expires_at(), b.expires_at()) {
+        (Some(a), Some(b)) => a > b,
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
 /// The stored form of a token, version 1.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
