@@ -1,0 +1,430 @@
+//! Provider factories: how a profile's `provider = "..."` becomes a token source.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::secret::SecretValue;
+use crate::{Error, TokenSource};
+
+/// Builds a provider from a profile's settings. Implemented for closures, so registering a
+/// custom provider is one call:
+///
+/// ```
+/// use tokensource::config::{Config, Provider, Registry};
+/// use tokensource::{StaticTokenSource, Token};
+///
+/// let mut registry = Registry::with_builtins();
+/// registry.register("my-vault", |settings: &tokensource::config::ProfileSettings<'_>| {
+///     let path = settings.required_str("path")?;
+///     let token = Token::bearer(format!("vault-token-for-{}", path.len()))
+///         .map_err(|e| tokensource::Error::configuration(settings.field("path"), e.to_string()))?;
+///     Ok(Provider::new(StaticTokenSource::new(token)))
+/// });
+/// let config = Config::from_toml(r#"
+///     [profiles.vault]
+///     provider = "my-vault"
+///     path = "secret/api"
+/// "#)?;
+/// let profile = config.build_with("vault", &registry)?;
+/// assert_eq!(profile.name(), "vault");
+/// # Ok::<(), tokensource::Error>(())
+/// ```
+pub trait ProviderFactory: Send + Sync {
+    /// Builds the provider; errors name the field with [`ProfileSettings::field`].
+    fn build(&self, settings: &ProfileSettings<'_>) -> Result<Provider, Error>;
+}
+
+impl<F> ProviderFactory for F
+where
+    F: Fn(&ProfileSettings<'_>) -> Result<Provider, Error> + Send + Sync,
+{
+    fn build(&self, settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
+        self(settings)
+    }
+}
+
+/// The provider names a configuration may use, each with its factory.
+pub struct Registry {
+    factories: HashMap<String, Arc<dyn ProviderFactory>>,
+}
+
+impl Registry {
+    /// A registry with no providers.
+    pub fn empty() -> Self {
+        Registry {
+            factories: HashMap::new(),
+        }
+    }
+
+    /// A registry with the providers compiled in (features `younium`, `client-credentials`, `noyo`).
+    pub fn with_builtins() -> Self {
+        let mut registry = Registry::empty();
+        super::builtin::register_all(&mut registry);
+        registry
+    }
+
+    /// Registers `factory` under `name`, replacing any provider of that name.
+    pub fn register(&mut self, name: impl Into<String>, factory: impl ProviderFactory + 'static) {
+        self.factories.insert(name.into(), Arc::new(factory));
+    }
+
+    /// The factory registered under `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn ProviderFactory> {
+        self.factories.get(name).map(|f| &**f)
+    }
+
+    /// The registered provider names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.factories.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::with_builtins()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("providers", &self.names())
+            .finish()
+    }
+}
+
+/// What a factory returns: the (uncached) source, the extra headers API requests need, the API
+/// origins credentials may be sent to, and the credential's identity for shared stores.
+pub struct Provider {
+    pub(crate) source: Arc<dyn TokenSource>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) api_origins: Vec<Url>,
+    pub(crate) identity: Option<CredentialIdentity>,
+}
+
+impl Provider {
+    /// A provider around `source`.
+    pub fn new(source: impl TokenSource + 'static) -> Self {
+        Provider {
+            source: Arc::new(source),
+            headers: HeaderMap::new(),
+            api_origins: Vec::new(),
+            identity: None,
+        }
+    }
+
+    /// Headers every API request made with this provider's tokens carries (e.g. Younium's
+    /// `legal-entity` and `api-version`).
+    #[must_use]
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// An API origin the provider's tokens are meant for (used as the middleware's default
+    /// allow-list).
+    #[must_use]
+    pub fn with_api_origin(mut self, origin: Url) -> Self {
+        self.api_origins.push(origin);
+        self
+    }
+
+    /// The credential's identity, needed to share its tokens through a file or Redis store.
+    #[must_use]
+    pub fn with_identity(mut self, identity: CredentialIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provider")
+            .field("source", &self.source)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("api_origins", &self.api_origins)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// Who a credential is: provider, token endpoint, client id, and the secret (kept only to derive
+/// keys; never printed, never used as a key itself).
+#[derive(Clone)]
+pub struct CredentialIdentity {
+    provider: String,
+    endpoint: String,
+    client_id: String,
+    secret: SecretString,
+}
+
+impl CredentialIdentity {
+    /// The identity of `client_id` at `endpoint` of `provider`, with its `secret`.
+    pub fn new(
+        provider: impl Into<String>,
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        secret: SecretString,
+    ) -> Self {
+        CredentialIdentity {
+            provider: provider.into(),
+            endpoint: endpoint.into(),
+            client_id: client_id.into(),
+            secret,
+        }
+    }
+
+    /// A key naming the credential in a shared store: a SHA-256 of provider, endpoint and client
+    /// id (not the secret: processes with a rotated secret find the same key, and the store's
+    /// encryption, keyed by the secret, keeps them from reading each other's tokens).
+    pub fn store_key(&self) -> String {
+        hex_digest(&[&self.provider, &self.endpoint, &self.client_id])
+    }
+
+    /// A key that also changes with the secret, for stores that do not encrypt (the CLI's disk
+    /// cache): a new secret never finds the old secret's token.
+    pub fn secret_bound_key(&self) -> String {
+        let secret_digest = hex_digest(&[self.secret.expose_secret()]);
+        hex_digest(&[
+            &self.provider,
+            &self.endpoint,
+            &self.client_id,
+            &secret_digest,
+        ])
+    }
+
+    /// The secret, for deriving a store's encryption key.
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for CredentialIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialIdentity")
+            .field("provider", &self.provider)
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("secret", &"** redacted **")
+            .finish()
+    }
+}
+
+fn hex_digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"tokensource/v1");
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One profile's settings, handed to a [`ProviderFactory`]. Every accessor names the field
+/// (`profiles.NAME.KEY`) in its errors, and keys no accessor read are reported as unknown.
+pub struct ProfileSettings<'a> {
+    name: &'a str,
+    table: &'a toml::Table,
+    base_dir: Option<&'a Path>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+/// Keys every profile may have, read by the configuration itself.
+pub(crate) const COMMON_KEYS: [&str; 5] = [
+    "provider",
+    "refresh_margin_secs",
+    "timeout_secs",
+    "allow_insecure_http",
+    "store",
+];
+
+impl<'a> ProfileSettings<'a> {
+    pub(crate) fn new(name: &'a str, table: &'a toml::Table, base_dir: Option<&'a Path>) -> Self {
+        ProfileSettings {
+            name,
+            table,
+            base_dir,
+            used: RefCell::new(COMMON_KEYS.iter().map(|k| (*k).to_owned()).collect()),
+        }
+    }
+
+    /// The profile's name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// The full name of `key` in this profile, for error messages: `profiles.NAME.KEY`.
+    pub fn field(&self, key: &str) -> String {
+        format!("profiles.{}.{key}", self.name)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a toml::Value> {
+        self.used.borrow_mut().insert(key.to_owned());
+        self.table.get(key)
+    }
+
+    fn expected(&self, key: &str, what: &str) -> Error {
+        Error::configuration(self.field(key), format!("expected {what}"))
+    }
+
+    /// A string that must be present and non-empty.
+    pub fn required_str(&self, key: &str) -> Result<&'a str, Error> {
+        self.optional_str(key)?
+            .ok_or_else(|| Error::configuration(self.field(key), "is required"))
+    }
+
+    /// A string, if present; an empty string is an error.
+    pub fn optional_str(&self, key: &str) -> Result<Option<&'a str>, Error> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+            Some(toml::Value::String(_)) => Err(self.expected(key, "a non-empty string")),
+            Some(_) => Err(self.expected(key, "a string")),
+        }
+    }
+
+    /// A boolean, if present.
+    pub fn optional_bool(&self, key: &str) -> Result<Option<bool>, Error> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
+            Some(_) => Err(self.expected(key, "true or false")),
+        }
+    }
+
+    /// A list of strings, if present.
+    pub fn string_list(&self, key: &str) -> Result<Vec<String>, Error> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(self.expected(key, "a list of non-empty strings")),
+                })
+                .collect(),
+            Some(_) => Err(self.expected(key, "a list of strings")),
+        }
+    }
+
+    /// A secret (a literal, `{ env = "VAR" }` or `{ file = "path" }`), resolved now.
+    pub fn secret(&self, key: &str) -> Result<SecretString, Error> {
+        self.optional_secret(key)?
+            .ok_or_else(|| Error::configuration(self.field(key), "is required"))
+    }
+
+    /// A secret, if present, resolved now.
+    pub fn optional_secret(&self, key: &str) -> Result<Option<SecretString>, Error> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let secret: SecretValue = value.clone().try_into().map_err(|_| {
+            self.expected(
+                key,
+                "a string, { env = \"VARIABLE\" } or { file = \"path\" }",
+            )
+        })?;
+        secret.resolve(&self.field(key), self.base_dir).map(Some)
+    }
+
+    /// A duration in whole or fractional seconds, if present; must be positive and at most a day.
+    pub fn optional_secs(&self, key: &str) -> Result<Option<Duration>, Error> {
+        let seconds = match self.get(key) {
+            None => return Ok(None),
+            Some(toml::Value::Integer(i)) => *i as f64,
+            Some(toml::Value::Float(f)) => *f,
+            Some(_) => return Err(self.expected(key, "a number of seconds")),
+        };
+        if !(0.0..=86_400.0).contains(&seconds) {
+            return Err(self.expected(key, "a number of seconds from 0 to 86400"));
+        }
+        Ok(Some(Duration::from_secs_f64(seconds)))
+    }
+
+    /// The whole request timeout (`timeout_secs`), if set.
+    pub fn timeout(&self) -> Result<Option<Duration>, Error> {
+        match self.optional_secs("timeout_secs")? {
+            Some(d) if d.is_zero() => Err(self.expected("timeout_secs", "a positive number of seconds")),
+            other => Ok(other),
+        }
+    }
+
+    /// Whether plain `http` to non-loopback hosts is allowed (`allow_insecure_http`, default false).
+    pub fn allow_insecure_http(&self) -> Result<bool, Error> {
+        Ok(self.optional_bool("allow_insecure_http")?.unwrap_or(false))
+    }
+
+    /// Deserializes the whole profile (less the common keys) into `T`; use
+    /// `#[serde(deny_unknown_fields)]` on `T` to reject unknown keys.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        let mut table = self.table.clone();
+        for key in COMMON_KEYS {
+            table.remove(key);
+        }
+        self.used
+            .borrow_mut()
+            .extend(table.keys().cloned());
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                Error::configuration(format!("profiles.{}", self.name), e.message().to_owned())
+            })
+    }
+
+    /// The `store` table, if the profile has one.
+    pub(crate) fn store_table(&self) -> Result<Option<&'a toml::Table>, Error> {
+        match self.get("store") {
+            None => Ok(None),
+            Some(toml::Value::Table(table)) => Ok(Some(table)),
+            Some(_) => Err(self.expected("store", "a table such as { kind = \"redis\", url = \"redis://...\" }")),
+        }
+    }
+
+    /// The folder relative paths resolve against.
+    pub(crate) fn base_dir(&self) -> Option<&'a Path> {
+        self.base_dir
+    }
+
+    /// `path` made absolute against the configuration's folder.
+    pub(crate) fn resolve_path(&self, path: &str) -> std::path::PathBuf {
+        match self.base_dir {
+            Some(dir) if Path::new(path).is_relative() => dir.join(path),
+            _ => Path::new(path).to_path_buf(),
+        }
+    }
+
+    /// Keys present in the profile that nothing read.
+    pub(crate) fn unknown_keys(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        self.table
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .cloned()
+            .collect()
+    }
+}
+
+impl fmt::Debug for ProfileSettings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProfileSettings")
+            .field("name", &self.name)
+            .field("keys", &self.table.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}

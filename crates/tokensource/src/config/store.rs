@@ -1,0 +1,192 @@
+//! The per-profile `store` table: where cached tokens live.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+
+use super::registry::{CredentialIdentity, ProfileSettings};
+use crate::Error;
+use crate::store::TokenStore;
+
+/// Where a profile's tokens are cached, as named by `[profiles.NAME.store] kind = ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// In this process only (a library user's default).
+    Memory,
+    /// Files in a folder, mode 0600 (the CLI's default).
+    File {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// Redis, shared by a fleet (feature `redis`).
+    Redis {
+        /// The server's URL (`redis://...`).
+        url: String,
+    },
+}
+
+/// How a configuration's stores are chosen when building a profile.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// The store for profiles without a `store` table; `None` means memory.
+    default_file_dir: Option<PathBuf>,
+    /// Ignore every `store` table and cache in memory only (the CLI's `--no-cache`).
+    memory_only: bool,
+    /// Validate only: build no store (no connection, no folder created).
+    check_only: bool,
+}
+
+impl StoreOptions {
+    /// Profiles without a `store` table cache tokens in files under `dir`.
+    pub fn with_default_file_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.default_file_dir = Some(dir.into());
+        self
+    }
+
+    /// Cache in memory only, whatever the profiles say.
+    pub fn memory_only() -> Self {
+        StoreOptions {
+            memory_only: true,
+            ..StoreOptions::default()
+        }
+    }
+
+    /// Validate the `store` tables without building any store.
+    pub fn check_only() -> Self {
+        StoreOptions {
+            check_only: true,
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// Reads the profile's `store` table (if any) and builds the store with its key.
+pub(crate) fn build(
+    settings: &ProfileSettings<'_>,
+    identity: Option<&CredentialIdentity>,
+    options: &StoreOptions,
+) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+    let kind = match read_kind(settings)? {
+        Some(kind) => kind,
+        None => match &options.default_file_dir {
+            Some(dir) => StoreKind::File { dir: dir.clone() },
+            None => StoreKind::Memory,
+        },
+    };
+    if options.memory_only || options.check_only || kind == StoreKind::Memory {
+        return Ok(None);
+    }
+    let field = settings.field("store");
+    let identity = identity.ok_or_else(|| {
+        Error::configuration(
+            field.clone(),
+            "this provider does not say which credential it uses, so its tokens cannot be shared; use kind = \"memory\"",
+        )
+    })?;
+    match kind {
+        StoreKind::Memory => Ok(None),
+        StoreKind::File { dir } => file_store(&field, dir, identity),
+        StoreKind::Redis { url } => redis_store(&field, &url, identity),
+    }
+}
+
+fn read_kind(settings: &ProfileSettings<'_>) -> Result<Option<StoreKind>, Error> {
+    let Some(table) = settings.store_table()? else {
+        return Ok(None);
+    };
+    let field = |key: &str| format!("{}.{key}", settings.field("store"));
+    let string = |key: &str| -> Result<Option<String>, Error> {
+        match table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(value) => match value.clone().try_into::<super::SecretValue>() {
+                Ok(secret) if key == "url" => Ok(Some(
+                    secret
+                        .resolve(&field(key), settings.base_dir())?
+                        .expose_secret()
+                        .to_owned(),
+                )),
+                _ => Err(Error::configuration(field(key), "expected a non-empty string")),
+            },
+        }
+    };
+    for key in table.keys() {
+        if !["kind", "url", "dir"].contains(&key.as_str()) {
+            return Err(Error::configuration(field(key), "unknown key; expected kind, url or dir"));
+        }
+    }
+    let kind = string("kind")?.ok_or_else(|| Error::configuration(field("kind"), "is required"))?;
+    match kind.as_str() {
+        "memory" => Ok(Some(StoreKind::Memory)),
+        "file" => match string("dir")? {
+            Some(dir) => Ok(Some(StoreKind::File {
+                dir: settings.resolve_path(&dir),
+            })),
+            // The caller's default folder (the CLI's cache dir), checked when building.
+            None => Ok(None),
+        },
+        "redis" => {
+            let url = string("url")?
+                .ok_or_else(|| Error::configuration(field("url"), "is required for kind = \"redis\""))?;
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(Error::configuration(
+                    field("url"),
+                    "expected a redis:// or rediss:// URL",
+                ));
+            }
+            Ok(Some(StoreKind::Redis { url }))
+        }
+        other => Err(Error::configuration(
+            field("kind"),
+            format!("unknown store kind {other:?}; expected memory, file or redis"),
+        )),
+    }
+}
+
+#[cfg(feature = "file-store")]
+fn file_store(
+    field: &str,
+    dir: PathBuf,
+    identity: &CredentialIdentity,
+) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+    let store = crate::file_store::FileStore::new(dir)
+        .map_err(|e| Error::configuration(field.to_owned(), e.to_string()))?;
+    Ok(Some((Arc::new(store), identity.secret_bound_key())))
+}
+
+#[cfg(not(feature = "file-store"))]
+fn file_store(
+    field: &str,
+    _dir: PathBuf,
+    _identity: &CredentialIdentity,
+) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+    Err(Error::configuration(
+        field.to_owned(),
+        "kind = \"file\" needs tokensource built with the `file-store` feature",
+    ))
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(
+    field: &str,
+    url: &str,
+    identity: &CredentialIdentity,
+) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+    let store = tokensource_redis::RedisTokenStore::new(url, identity.secret())
+        .map_err(|e| e.with_provider(field.to_owned()))?;
+    Ok(Some((Arc::new(store), identity.store_key())))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(
+    field: &str,
+    _url: &str,
+    _identity: &CredentialIdentity,
+) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+    Err(Error::configuration(
+        field.to_owned(),
+        "kind = \"redis\" needs tokensource built with the `redis` feature",
+    ))
+}
