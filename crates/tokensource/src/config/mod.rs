@@ -36,9 +36,9 @@ use url::Url;
 
 pub use registry::{CredentialIdentity, ProfileSettings, Provider, ProviderFactory, Registry};
 pub use secret::SecretValue;
-pub use store::{StoreKind, StoreOptions};
+pub use store::{BuildOptions, StoreKind};
 
-use crate::{CachedTokenSource, Error, RefreshPolicy, TokenSource};
+use crate::{CachedTokenSource, Error, TokenSource};
 
 /// A parsed configuration file: profiles by name, and the default profile.
 #[derive(Clone)]
@@ -144,16 +144,16 @@ impl Config {
 
     /// Builds `profile` with the providers of `registry`.
     pub fn build_with(&self, profile: &str, registry: &Registry) -> Result<Profile, Error> {
-        self.build_with_options(profile, registry, &StoreOptions::default())
+        self.build_with_options(profile, registry, &BuildOptions::default())
     }
 
-    /// Builds `profile` with the providers of `registry`; `store_options` decide where tokens are
-    /// cached when the profile has no `store` table (the CLI's disk cache, for instance).
+    /// Builds `profile` with the providers of `registry`; `options` give the base refresh policy
+    /// and where tokens are cached when the profile has no `store` table (the CLI's disk cache).
     pub fn build_with_options(
         &self,
         profile: &str,
         registry: &Registry,
-        store_options: &StoreOptions,
+        options: &BuildOptions,
     ) -> Result<Profile, Error> {
         let (name, table) = self.profiles.get_key_value(profile).ok_or_else(|| {
             Error::configuration(
@@ -174,13 +174,13 @@ impl Config {
         })?;
         let provider = factory.build(&settings)?;
 
-        let mut policy = RefreshPolicy::default();
+        let mut policy = options.policy().clone();
         if let Some(margin) = settings.optional_secs("refresh_margin_secs")? {
             policy = policy.with_margin(margin);
         }
         settings.timeout()?;
         settings.allow_insecure_http()?;
-        let store = store::build(&settings, provider.identity.as_ref(), store_options)?;
+        let store = store::build(&settings, provider.identity.as_ref(), options)?;
 
         let unknown = settings.unknown_keys();
         if let Some(key) = unknown.first() {
@@ -207,7 +207,7 @@ impl Config {
     /// error (naming the profile and the field).
     pub fn check(&self, registry: &Registry) -> Result<Vec<String>, Error> {
         for name in self.profiles.keys() {
-            self.build_with_options(name, registry, &StoreOptions::check_only())?;
+            self.build_with_options(name, registry, &BuildOptions::default().check_only())?;
         }
         Ok(self.profiles.keys().cloned().collect())
     }

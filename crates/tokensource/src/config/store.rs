@@ -6,7 +6,7 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use super::registry::{CredentialIdentity, ProfileSettings};
-use crate::Error;
+use crate::{Error, RefreshPolicy};
 use crate::store::TokenStore;
 
 /// Where a profile's tokens are cached, as named by `[profiles.NAME.store] kind = ...`.
@@ -27,9 +27,11 @@ pub enum StoreKind {
     },
 }
 
-/// How a configuration's stores are chosen when building a profile.
+/// How profiles are built: the base refresh policy and where tokens are cached by default.
 #[derive(Debug, Clone, Default)]
-pub struct StoreOptions {
+pub struct BuildOptions {
+    /// The policy each profile starts from (its `refresh_margin_secs` then applies).
+    policy: RefreshPolicy,
     /// The store for profiles without a `store` table; `None` means memory.
     default_file_dir: Option<PathBuf>,
     /// Ignore every `store` table and cache in memory only (the CLI's `--no-cache`).
@@ -38,7 +40,18 @@ pub struct StoreOptions {
     check_only: bool,
 }
 
-impl StoreOptions {
+impl BuildOptions {
+    /// Profiles start from `policy` (e.g. a shorter longest backoff for a command-line tool).
+    pub fn with_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The base refresh policy.
+    pub fn policy(&self) -> &RefreshPolicy {
+        &self.policy
+    }
+
     /// Profiles without a `store` table cache tokens in files under `dir`.
     pub fn with_default_file_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.default_file_dir = Some(dir.into());
@@ -46,19 +59,15 @@ impl StoreOptions {
     }
 
     /// Cache in memory only, whatever the profiles say.
-    pub fn memory_only() -> Self {
-        StoreOptions {
-            memory_only: true,
-            ..StoreOptions::default()
-        }
+    pub fn memory_only(mut self) -> Self {
+        self.memory_only = true;
+        self
     }
 
     /// Validate the `store` tables without building any store.
-    pub fn check_only() -> Self {
-        StoreOptions {
-            check_only: true,
-            ..StoreOptions::default()
-        }
+    pub fn check_only(mut self) -> Self {
+        self.check_only = true;
+        self
     }
 }
 
@@ -66,7 +75,7 @@ impl StoreOptions {
 pub(crate) fn build(
     settings: &ProfileSettings<'_>,
     identity: Option<&CredentialIdentity>,
-    options: &StoreOptions,
+    options: &BuildOptions,
 ) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
     let kind = match read_kind(settings)? {
         Some(kind) => kind,
