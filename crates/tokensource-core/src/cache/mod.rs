@@ -267,14 +267,22 @@ impl<S: TokenSource + 'static> Shared<S> {
                     }
                 }
             };
-            match flight.wait_for(Option::is_some).await {
-                Ok(result) => {
-                    if let Some(result) = &*result {
-                        return result.clone();
-                    }
-                }
-                // The flight was dropped (its runtime shut down); its guard cleared it: go again.
-                Err(_) => continue,
+            let finished = match flight.wait_for(Option::is_some).await {
+                Ok(result) => result.clone(),
+                Err(_) => None,
+            };
+            if let Some(result) = finished {
+                return result;
+            }
+            // The flight was dropped without a result (its runtime shut down, perhaps before it
+            // ever ran): forget it, so that the next round starts another.
+            let mut state = self.lock();
+            if state
+                .flight
+                .as_ref()
+                .is_some_and(|current| current.same_channel(&flight))
+            {
+                state.flight = None;
             }
         }
     }
