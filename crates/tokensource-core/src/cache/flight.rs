@@ -132,10 +132,10 @@ impl<S: TokenSource + 'static> Shared<S> {
                 Ok(Some(lease)) => {
                     self.store_ok();
                     let result = self.fetch_from_source().await;
-                    if let Ok((token, _)) = &result {
-                        if let Err(error) = store.put(key, token).await {
-                            self.store_failed(&error);
-                        }
+                    if let Ok((token, _)) = &result
+                        && let Err(error) = store.put(key, token).await
+                    {
+                        self.store_failed(&error);
                     }
                     if let Err(error) = store.release(key, &lease).await {
                         self.store_failed(&error);
@@ -172,10 +172,10 @@ impl<S: TokenSource + 'static> Shared<S> {
     /// Whether a token read from the store may be used: not the one we invalidated, and not yet
     /// inside its refresh margin (else this process should refresh it).
     fn usable_from_store(&self, token: &Token) -> bool {
-        if let Some(invalidated) = &self.lock().invalidated {
-            if invalidated.same_secret(token) {
-                return false;
-            }
+        if let Some(invalidated) = &self.lock().invalidated
+            && invalidated.same_secret(token)
+        {
+            return false;
         }
         let remaining = self.remaining_in_store(token);
         let full = token.lifetime().unwrap_or(remaining);

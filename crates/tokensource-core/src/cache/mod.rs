@@ -217,10 +217,10 @@ impl<S: TokenSource + 'static> TokenSource for CachedTokenSource<S> {
     #[inline]
     async fn token(&self) -> Result<Token, Error> {
         let now = self.shared.clock.now_millis();
-        if let Some(entry) = &*self.shared.current.load() {
-            if now < entry.refresh_at {
-                return Ok(entry.token.clone());
-            }
+        if let Some(entry) = &*self.shared.current.load()
+            && now < entry.refresh_at
+        {
+            return Ok(entry.token.clone());
         }
         Arc::clone(&self.shared).token_slow().await
     }
@@ -258,10 +258,10 @@ impl<S: TokenSource + 'static> Shared<S> {
                 match &state.flight {
                     Some(flight) => flight.clone(),
                     None => {
-                        if now < state.next_attempt_at {
-                            if let Some(error) = &state.last_error {
-                                return Err(error.clone());
-                            }
+                        if now < state.next_attempt_at
+                            && let Some(error) = &state.last_error
+                        {
+                            return Err(error.clone());
                         }
                         self.start_flight(&mut state, now)?
                     }
@@ -334,10 +334,10 @@ impl<S: TokenSource + 'static> Shared<S> {
         };
         if dropped {
             tracing::debug!("cached token invalidated");
-            if let Some(binding) = &self.store {
-                if let Err(error) = binding.store.remove(&binding.key, token).await {
-                    self.store_failed(&error);
-                }
+            if let Some(binding) = &self.store
+                && let Err(error) = binding.store.remove(&binding.key, token).await
+            {
+                self.store_failed(&error);
             }
         }
     }
