@@ -4,5 +4,85 @@ use super::registry::Registry;
 
 /// Registers every built-in provider enabled by features.
 pub(crate) fn register_all(registry: &mut Registry) {
+    #[cfg(feature = "client-credentials")]
+    registry.register("client-credentials", client_credentials::build);
+    #[cfg(feature = "younium")]
+    registry.register("younium", younium::build);
+    #[cfg(feature = "noyo")]
+    registry.register("noyo", noyo::build);
     let _ = registry;
+}
+
+/// The HTTP options from the common keys `timeout_secs` and `allow_insecure_http`.
+#[cfg(any(feature = "client-credentials", feature = "younium", feature = "noyo"))]
+fn http_options(
+    settings: &super::ProfileSettings<'_>,
+) -> Result<tokensource_http::HttpOptions, crate::Error> {
+    let mut options = tokensource_http::HttpOptions::default()
+        .with_allow_insecure_http(settings.allow_insecure_http()?);
+    if let Some(timeout) = settings.timeout()? {
+        options = options.with_timeout(timeout);
+    }
+    Ok(options)
+}
+
+#[cfg(feature = "client-credentials")]
+mod client_credentials {
+    use secrecy::ExposeSecret;
+    use tokensource_client_credentials::{AuthStyle, ClientCredentialsTokenSource, PROVIDER};
+
+    use crate::Error;
+    use crate::config::{CredentialIdentity, ProfileSettings, Provider};
+
+    pub(super) fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
+        let token_url = settings.required_str("token_url")?;
+        let client_id = settings.required_str("client_id")?;
+        let secret = settings.secret("client_secret")?;
+        let auth_style = match settings.optional_str("auth_style")? {
+            None => AuthStyle::default(),
+            Some(style) => style.parse().map_err(|_| {
+                Error::configuration(
+                    settings.field("auth_style"),
+                    format!("unknown auth_style {style:?}; expected basic or request-body"),
+                )
+            })?,
+        };
+        let mut builder = ClientCredentialsTokenSource::builder(
+            token_url,
+            client_id,
+            secret.expose_secret().to_owned(),
+        )
+        .scopes(settings.string_list("scopes")?)
+        .auth_style(auth_style)
+        .http_options(super::http_options(settings)?);
+        for (name, value) in settings.string_table("extra_params")? {
+            builder = builder.extra_param(name, value);
+        }
+        let source = builder.build()?;
+        let identity =
+            CredentialIdentity::new(PROVIDER, source.token_url().as_str(), client_id, secret);
+        Ok(Provider::new(source).with_identity(identity))
+    }
+}
+
+#[cfg(feature = "younium")]
+mod younium {
+    use crate::Error;
+    use crate::config::{ProfileSettings, Provider};
+
+    pub(super) fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
+        let _ = settings;
+        todo!()
+    }
+}
+
+#[cfg(feature = "noyo")]
+mod noyo {
+    use crate::Error;
+    use crate::config::{ProfileSettings, Provider};
+
+    pub(super) fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
+        let _ = settings;
+        todo!()
+    }
 }

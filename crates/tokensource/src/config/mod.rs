@@ -38,7 +38,7 @@ pub use registry::{CredentialIdentity, ProfileSettings, Provider, ProviderFactor
 pub use secret::SecretValue;
 pub use store::{BuildOptions, StoreKind};
 
-use crate::{CachedTokenSource, Error, TokenSource};
+use crate::{CachedTokenSource, Error, ErrorKind, TokenSource};
 
 /// A parsed configuration file: profiles by name, and the default profile.
 #[derive(Clone)]
@@ -172,7 +172,15 @@ impl Config {
                 ),
             )
         })?;
-        let provider = factory.build(&settings)?;
+        // Providers name their own settings (`token_url`); say which profile they are in.
+        let provider = factory.build(&settings).map_err(|e| {
+            if e.kind() == ErrorKind::Configuration && !e.provider().starts_with("profiles.") {
+                let field = settings.field(e.provider());
+                e.with_provider(field)
+            } else {
+                e
+            }
+        })?;
 
         let mut policy = options.policy().clone();
         if let Some(margin) = settings.optional_secs("refresh_margin_secs")? {
@@ -275,7 +283,7 @@ impl fmt::Debug for Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, StaticTokenSource, Token};
+    use crate::{StaticTokenSource, Token};
 
     fn registry() -> Registry {
         let mut registry = Registry::empty();

@@ -323,6 +323,21 @@ impl<'a> ProfileSettings<'a> {
         }
     }
 
+    /// A table of strings (e.g. `extra_params = { audience = "https://api" }`), if present.
+    pub fn string_table(&self, key: &str) -> Result<Vec<(String, String)>, Error> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(toml::Value::Table(table)) => table
+                .iter()
+                .map(|(name, value)| match value {
+                    toml::Value::String(s) => Ok((name.clone(), s.clone())),
+                    _ => Err(self.expected(key, "a table of strings")),
+                })
+                .collect(),
+            Some(_) => Err(self.expected(key, "a table of strings")),
+        }
+    }
+
     /// A secret (a literal, `{ env = "VAR" }` or `{ file = "path" }`), resolved now.
     pub fn secret(&self, key: &str) -> Result<SecretString, Error> {
         self.optional_secret(key)?
