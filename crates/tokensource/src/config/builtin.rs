@@ -67,22 +67,69 @@ mod client_credentials {
 
 #[cfg(feature = "younium")]
 mod younium {
+    use secrecy::ExposeSecret;
+    use tokensource_younium::YouniumTokenSource;
+
     use crate::Error;
-    use crate::config::{ProfileSettings, Provider};
+    use crate::config::{CredentialIdentity, ProfileSettings, Provider};
 
     pub(super) fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
-        let _ = settings;
-        todo!()
+        let client_id = settings.required_str("client_id")?;
+        let secret = settings.secret("secret")?;
+        let mut builder = YouniumTokenSource::builder(client_id, secret.expose_secret().to_owned())
+            .http_options(super::http_options(settings)?);
+        if let Some(environment) = settings.optional_str("environment")? {
+            builder = builder.environment(environment.parse()?);
+        }
+        if let Some(version) = settings.optional_str("auth_version")? {
+            builder = builder.auth_version(version.parse()?);
+        }
+        if let Some(url) = settings.optional_str("token_url")? {
+            builder = builder.token_url(url);
+        }
+        if let Some(url) = settings.optional_str("api_base_url")? {
+            builder = builder.api_base_url(url);
+        }
+        if let Some(legal_entity) = settings.optional_str("legal_entity")? {
+            builder = builder.legal_entity(legal_entity);
+        }
+        if let Some(api_version) = settings.optional_str("api_version")? {
+            builder = builder.api_version(api_version);
+        }
+        let source = builder.build()?;
+        let identity =
+            CredentialIdentity::new("younium", source.token_url().as_str(), client_id, secret);
+        let headers = source.api_headers();
+        let origin = source.api_base_url();
+        let mut provider = Provider::new(source)
+            .with_headers(headers)
+            .with_identity(identity);
+        if let Some(origin) = origin {
+            provider = provider.with_api_origin(origin);
+        }
+        Ok(provider)
     }
 }
 
 #[cfg(feature = "noyo")]
 mod noyo {
+    use secrecy::ExposeSecret;
+    use tokensource_noyo::NoyoTokenSource;
+
     use crate::Error;
-    use crate::config::{ProfileSettings, Provider};
+    use crate::config::{CredentialIdentity, ProfileSettings, Provider};
 
     pub(super) fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
-        let _ = settings;
-        todo!()
+        let client_id = settings.required_str("client_id")?;
+        let secret = settings.secret("client_secret")?;
+        let mut builder = NoyoTokenSource::builder(client_id, secret.expose_secret().to_owned())
+            .http_options(super::http_options(settings)?);
+        if let Some(url) = settings.optional_str("token_url")? {
+            builder = builder.token_url(url);
+        }
+        let source = builder.build()?;
+        let identity =
+            CredentialIdentity::new("noyo", source.token_url().as_str(), client_id, secret);
+        Ok(Provider::new(source).with_identity(identity))
     }
 }
