@@ -18,3 +18,59 @@ pub use tokensource_core::{
     RefreshPolicy, StaticTokenSource, Token, TokenBuilder, TokenSource, async_trait, clock,
     from_fn, lifetime, store,
 };
+
+#[cfg(feature = "younium")]
+#[cfg_attr(docsrs, doc(cfg(feature = "younium")))]
+#[doc(inline)]
+pub use tokensource_younium as younium;
+
+#[cfg(feature = "client-credentials")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-credentials")))]
+#[doc(inline)]
+pub use tokensource_client_credentials as client_credentials;
+
+#[cfg(feature = "noyo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "noyo")))]
+#[doc(inline)]
+pub use tokensource_noyo as noyo;
+
+/// HTTP settings shared by the providers: timeouts, body cap, plain http for non-loopback hosts.
+#[cfg(any(feature = "younium", feature = "client-credentials", feature = "noyo"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "younium", feature = "client-credentials", feature = "noyo")))
+)]
+pub use tokensource_http::HttpOptions;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[doc(inline)]
+pub use tokensource_redis as redis;
+
+#[cfg(any(feature = "middleware", feature = "tower"))]
+mod scope;
+
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
+/// Re-exported so that users of [`middleware`] build requests with the same version of `reqwest`.
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub use reqwest;
+/// Re-exported so that users of [`middleware`] build clients with the same version of
+/// `reqwest-middleware`.
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub use reqwest_middleware;
+
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
+
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
+
+#[cfg(feature = "file-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file-store")))]
+pub mod file_store;

@@ -1,0 +1,152 @@
+//! Configuration end to end: TOML profiles for each provider against the test kit's mock servers.
+
+use std::time::Duration;
+
+use tokensource::config::{Config, Provider, Registry};
+use tokensource::{ErrorKind, StaticTokenSource, Token};
+use tokensource_testkit::{MockServer, NoyoMock, OAuth2Mock, YouniumMock};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokensource-config-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn one_program_three_providers() {
+    let younium = MockServer::younium(
+        YouniumMock::new("y-client", "y-secret").require_legal_entity("Acme AB"),
+    )
+    .start()
+    .await;
+    let partner = MockServer::oauth2(
+        OAuth2Mock::new("p-client", "p:ss+w%rd &").allowed_scopes(["read", "write"]),
+    )
+    .start()
+    .await;
+    let noyo = MockServer::noyo(NoyoMock::new("n-client", "n-secret")).start().await;
+
+    let dir = temp_dir("three");
+    std::fs::write(dir.join("noyo.txt"), "n-secret\n").unwrap();
+    let text = format!(
+        r#"
+default_profile = "younium"
+
+[profiles.younium]
+provider = "younium"
+client_id = "y-client"
+secret = "y-secret"
+token_url = "{younium_url}"
+legal_entity = "Acme AB"
+api_version = "2.1"
+
+[profiles.partner]
+provider = "client-credentials"
+token_url = "{partner_url}"
+client_id = "p-client"
+client_secret = "p:ss+w%rd &"
+scopes = ["read", "write"]
+timeout_secs = 5
+refresh_margin_secs = 30
+
+[profiles.noyo]
+provider = "noyo"
+client_id = "n-client"
+client_secret = {{ file = "noyo.txt" }}
+token_url = "{noyo_url}"
+"#,
+        younium_url = younium.token_url(),
+        partner_url = partner.token_url(),
+        noyo_url = noyo.token_url(),
+    );
+    let path = dir.join("tokensource.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.check(&Registry::with_builtins()).unwrap(), ["noyo", "partner", "younium"]);
+
+    for (name, server) in [("younium", &younium), ("partner", &partner), ("noyo", &noyo)] {
+        let profile = config.build(name).unwrap();
+        let source = profile.source();
+        let first = source.token().await.unwrap();
+        for _ in 0..10 {
+            assert!(source.token().await.unwrap().same_secret(&first), "{name}");
+        }
+        assert_eq!(server.token_hits(), 1, "{name}: one fetch, then the cache");
+    }
+
+    let profile = config.build(config.select_profile(None).unwrap()).unwrap();
+    assert_eq!(profile.provider(), "younium");
+    let headers = profile.headers();
+    assert_eq!(headers["legal-entity"], "Acme AB");
+    assert_eq!(headers["api-version"], "2.1");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn wrong_secret_is_a_rejection_with_the_providers_message() {
+    let server = MockServer::younium(YouniumMock::new("id", "right")).start().await;
+    let config = Config::from_toml(&format!(
+        "[profiles.y]\nprovider = \"younium\"\nclient_id = \"id\"\nsecret = \"wrong\"\ntoken_url = \"{}\"\n",
+        server.token_url()
+    ))
+    .unwrap();
+    let error = config.build("y").unwrap().source().token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
+    assert!(error.provider_message().is_some());
+    assert!(!error.to_string().contains("wrong"));
+}
+
+#[test]
+fn config_errors_name_the_profile_and_field() {
+    let cases = [
+        (
+            "[profiles.y]\nprovider = \"younium\"\nclient_id = \"id\"\nsecret = \"s\"\nenvironment = \"mars\"\n",
+            "profiles.y.environment",
+        ),
+        (
+            "[profiles.p]\nprovider = \"client-credentials\"\ntoken_url = \"http://auth.example.com/token\"\nclient_id = \"id\"\nclient_secret = \"s\"\n",
+            "profiles.p.token_url",
+        ),
+        (
+            "[profiles.p]\nprovider = \"client-credentials\"\ntoken_url = \"https://auth.example.com/token\"\nclient_id = \"id\"\nclient_secret = \"s\"\nauth_style = \"digest\"\n",
+            "profiles.p.auth_style",
+        ),
+        (
+            "[profiles.n]\nprovider = \"noyo\"\nclient_id = \"id\"\nclient_secret = { file = \"/nonexistent/secret\" }\n",
+            "profiles.n.client_secret",
+        ),
+        (
+            "[profiles.n]\nprovider = \"noyo\"\nclient_id = \"id\"\nclient_secret = \"s\"\nscopes = [\"x\"]\n",
+            "profiles.n.scopes",
+        ),
+        (
+            "[profiles.y]\nprovider = \"younium\"\nclient_id = \"id\"\nsecret = \"s\"\nlegal_entity = \"a\\r\\nb\"\n",
+            "profiles.y.legal_entity",
+        ),
+    ];
+    for (text, field) in cases {
+        let config = Config::from_toml(text).unwrap();
+        let error = config.check(&Registry::with_builtins()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Configuration, "{text}");
+        assert!(error.to_string().contains(field), "{text}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn custom_providers_plug_in_by_name() {
+    let mut registry = Registry::with_builtins();
+    registry.register("fixed", |settings: &tokensource::config::ProfileSettings<'_>| {
+        let value = settings.required_str("value")?;
+        let token = Token::builder(value)
+            .expires_in(Duration::from_secs(60))
+            .build()
+            .map_err(|e| tokensource::Error::configuration(settings.field("value"), e.to_string()))?;
+        Ok(Provider::new(StaticTokenSource::new(token)))
+    });
+    let config = Config::from_toml("[profiles.mine]\nprovider = \"fixed\"\nvalue = \"abc\"\n").unwrap();
+    let profile = config.build_with("mine", &registry).unwrap();
+    assert_eq!(profile.source().token().await.unwrap().expose_secret(), "abc");
+    // Without the registration the same file is a clear error.
+    let error = config.build("mine").unwrap_err();
+    assert!(error.to_string().contains("unknown provider \"fixed\""), "{error}");
+}
