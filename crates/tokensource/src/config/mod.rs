@@ -174,11 +174,25 @@ impl Config {
         })?;
         // Providers name their own settings (`token_url`); say which profile they are in.
         let provider = factory.build(&settings).map_err(|e| {
-            if e.kind() == ErrorKind::Configuration && !e.provider().starts_with("profiles.") {
-                let field = settings.field(e.provider());
-                e.with_provider(field)
-            } else {
-                e
+            if e.kind() != ErrorKind::Configuration {
+                return e;
+            }
+            let field = match e.provider() {
+                name if name.starts_with("profiles.") => name.to_owned(),
+                name => settings.field(name),
+            };
+            // A missing key is often a misspelt one: point at a look-alike the profile has.
+            let key = field.rsplit('.').next().unwrap_or_default();
+            let look_alike = settings
+                .unknown_keys()
+                .into_iter()
+                .find(|unknown| edit_distance(unknown, key) <= 2);
+            match look_alike {
+                Some(typo) => Error::configuration(
+                    field,
+                    format!("{} (the profile has {typo:?}: a typo?)", e.detail()),
+                ),
+                None => e.with_provider(field),
             }
         })?;
 
@@ -219,6 +233,26 @@ impl Config {
         }
         Ok(self.profiles.keys().cloned().collect())
     }
+}
+
+/// The Levenshtein distance between two short strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 impl fmt::Debug for Config {
@@ -265,6 +299,22 @@ impl Profile {
     /// The API origins the provider's tokens are for, when the provider knows them.
     pub fn api_origins(&self) -> &[Url] {
         &self.api_origins
+    }
+
+    /// A reqwest middleware builder with this profile's source and extra headers, allowing the
+    /// provider's API origins (Younium's environment, for instance). Allow more origins with
+    /// [`allow_origin`](crate::middleware::AuthMiddlewareBuilder::allow_origin) before building.
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    pub fn middleware_builder(
+        &self,
+    ) -> Result<crate::middleware::AuthMiddlewareBuilder, crate::middleware::ConfigError> {
+        let mut builder = crate::middleware::AuthMiddleware::builder(self.source())
+            .extra_headers(self.headers.clone());
+        for origin in &self.api_origins {
+            builder = builder.allow_origin(origin.as_str())?;
+        }
+        Ok(builder)
     }
 }
 

@@ -96,7 +96,7 @@ pub(crate) fn build(
     })?;
     match kind {
         StoreKind::Memory => Ok(None),
-        StoreKind::File { dir } => file_store(&field, dir, identity),
+        StoreKind::File { dir } => file_store(&field, dir, settings.name(), identity),
         StoreKind::Redis { url } => redis_store(&field, &url, identity),
     }
 }
@@ -154,21 +154,26 @@ fn read_kind(settings: &ProfileSettings<'_>) -> Result<Option<StoreKind>, Error>
     }
 }
 
+/// Files are keyed by profile and credential (as the CLI contract says): profiles of one client
+/// may ask for different scopes, so they never share a token.
 #[cfg(feature = "file-store")]
 fn file_store(
     field: &str,
     dir: PathBuf,
+    profile: &str,
     identity: &CredentialIdentity,
 ) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
     let store = crate::file_store::FileStore::new(dir)
         .map_err(|e| Error::configuration(field.to_owned(), e.to_string()))?;
-    Ok(Some((Arc::new(store), identity.secret_bound_key())))
+    let key = format!("{profile}-{}", identity.secret_bound_key());
+    Ok(Some((Arc::new(store), key)))
 }
 
 #[cfg(not(feature = "file-store"))]
 fn file_store(
     field: &str,
     _dir: PathBuf,
+    _profile: &str,
     _identity: &CredentialIdentity,
 ) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
     Err(Error::configuration(
