@@ -131,6 +131,16 @@ impl<S: TokenSource + 'static> Shared<S> {
             match store.try_lease(key, lease_ttl).await {
                 Ok(Some(lease)) => {
                     self.store_ok();
+                    // The previous holder may have published and released between our read
+                    // and our lease: look once more before fetching.
+                    if let Ok(Some(token)) = store.get(key).await
+                        && self.usable_from_store(&token)
+                    {
+                        if let Err(error) = store.release(key, &lease).await {
+                            self.store_failed(&error);
+                        }
+                        return Ok((token, Origin::Store));
+                    }
                     let result = self.fetch_from_source().await;
                     if let Ok((token, _)) = &result
                         && let Err(error) = store.put(key, token).await

@@ -16,7 +16,7 @@
 //! timeout_secs = 5                             # allow_insecure_http, and a [profiles.NAME.store]
 //! ```
 //!
-//! Errors are [`ErrorKind::Configuration`](crate::ErrorKind::Configuration) and name the field
+//! Errors are [`ErrorKind::Configuration`](crate::ErrorKind) and name the field
 //! (`profiles.partner.client_secret`); missing variables and files are found when the profile is
 //! built, before any request. Unknown keys are errors.
 
@@ -70,13 +70,13 @@ impl Config {
                 .unwrap_or_default();
             Error::configuration("config", format!("{}{at}", e.message()))
         })?;
-        if let Some(default) = &file.default_profile {
-            if !file.profiles.contains_key(default) {
-                return Err(Error::configuration(
-                    "default_profile",
-                    format!("names the profile {default:?}, which is not defined"),
-                ));
-            }
+        if let Some(default) = &file.default_profile
+            && !file.profiles.contains_key(default)
+        {
+            return Err(Error::configuration(
+                "default_profile",
+                format!("names the profile {default:?}, which is not defined"),
+            ));
         }
         Ok(Config {
             default_profile: file.default_profile,

@@ -71,12 +71,15 @@ impl BuildOptions {
     }
 }
 
+/// A shared store and the key a profile's tokens live under in it.
+pub(crate) type SharedStore = (Arc<dyn TokenStore>, String);
+
 /// Reads the profile's `store` table (if any) and builds the store with its key.
 pub(crate) fn build(
     settings: &ProfileSettings<'_>,
     identity: Option<&CredentialIdentity>,
     options: &BuildOptions,
-) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+) -> Result<Option<SharedStore>, Error> {
     let kind = match read_kind(settings)? {
         Some(kind) => kind,
         None => match &options.default_file_dir {
@@ -162,7 +165,7 @@ fn file_store(
     dir: PathBuf,
     profile: &str,
     identity: &CredentialIdentity,
-) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+) -> Result<Option<SharedStore>, Error> {
     let store = crate::file_store::FileStore::new(dir)
         .map_err(|e| Error::configuration(field.to_owned(), e.to_string()))?;
     let key = format!("{profile}-{}", identity.secret_bound_key());
@@ -175,7 +178,7 @@ fn file_store(
     _dir: PathBuf,
     _profile: &str,
     _identity: &CredentialIdentity,
-) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+) -> Result<Option<SharedStore>, Error> {
     Err(Error::configuration(
         field.to_owned(),
         "kind = \"file\" needs tokensource built with the `file-store` feature",
@@ -187,7 +190,7 @@ fn redis_store(
     field: &str,
     url: &str,
     identity: &CredentialIdentity,
-) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+) -> Result<Option<SharedStore>, Error> {
     let store = tokensource_redis::RedisTokenStore::new(url, identity.secret())
         .map_err(|e| e.with_provider(field.to_owned()))?;
     Ok(Some((Arc::new(store), identity.store_key())))
@@ -198,7 +201,7 @@ fn redis_store(
     field: &str,
     _url: &str,
     _identity: &CredentialIdentity,
-) -> Result<Option<(Arc<dyn TokenStore>, String)>, Error> {
+) -> Result<Option<SharedStore>, Error> {
     Err(Error::configuration(
         field.to_owned(),
         "kind = \"redis\" needs tokensource built with the `redis` feature",

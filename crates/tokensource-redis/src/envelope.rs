@@ -1,0 +1,252 @@
+//! How a token is sealed for Redis: encrypted and authenticated under a key derived from the
+//! credential's own secret, bound to the Redis key it is stored under.
+//!
+//! A stored value is `ts1:<expiry ms>:<24-byte nonce><ciphertext and 16-byte tag>`:
+//! - the key is HKDF-SHA256 of the client secret (fixed salt and info, see below), so only
+//!   processes holding the same secret can read or forge values;
+//! - the cipher is XChaCha20-Poly1305: its 192-bit nonces can be drawn at random without a
+//!   counter shared across the fleet and without birthday worries;
+//! - the associated data is a domain tag, the full Redis key and the clear header, so a value
+//!   copied under another key, or with its expiry edited, fails to open.
+//!
+//! The expiry (Unix milliseconds) is in clear only so an operator can see it; it is not secret,
+//! and it is authenticated.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chacha20poly1305::aead::{Aead, Generate, Payload};
+use chacha20poly1305::{Key, KeyInit, XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use tokensource_core::Token;
+use tokensource_core::store::{decode, encode};
+use zeroize::{Zeroize, Zeroizing};
+
+/// The version tag every value starts with.
+const MAGIC: &[u8] = b"ts1:";
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+/// The most digits an expiry may have (`u64::MAX` has 20).
+const MAX_EXPIRY_DIGITS: usize = 20;
+
+const HKDF_SALT: &[u8] = b"tokensource-redis/v1";
+const HKDF_INFO: &[u8] = b"tokensource-redis/v1 token encryption key, XChaCha20-Poly1305";
+const AAD_DOMAIN: &[u8] = b"tokensource-redis/v1 token\0";
+
+/// Why a value could not be sealed.
+#[derive(Debug)]
+pub(crate) enum SealError {
+    /// The operating system's random number generator failed.
+    Random,
+    /// The cipher refused the input (only for inputs far beyond any token's size).
+    Cipher,
+}
+
+/// Encrypts and decrypts stored tokens for one credential.
+pub(crate) struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl Sealer {
+    /// A sealer keyed by `secret`, the credential's client secret.
+    pub(crate) fn new(secret: &SecretString) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret.expose_secret().as_bytes());
+        let mut key = Key::default();
+        // 32 bytes is far below HKDF-SHA256's limit of 255 * 32, so this cannot fail.
+        let _ = hkdf.expand(HKDF_INFO, key.as_mut_slice());
+        let cipher = XChaCha20Poly1305::new(&key);
+        key.as_mut_slice().zeroize();
+        Sealer { cipher }
+    }
+
+    /// Seals `token`, expiring at `expiry_ms` (Unix milliseconds), for the Redis key `redis_key`.
+    pub(crate) fn seal(
+        &self,
+        redis_key: &str,
+        token: &Token,
+        expiry_ms: u64,
+    ) -> Result<Vec<u8>, SealError> {
+        let mut value = header(expiry_ms);
+        let header_len = value.len();
+        let nonce = XNonce::try_generate().map_err(|_| SealError::Random)?;
+        let plaintext = encode(token);
+        let aad = associated_data(redis_key, &value);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealError::Cipher)?;
+        value.reserve_exact(NONCE_LEN + ciphertext.len());
+        value.extend_from_slice(&nonce);
+        value.extend_from_slice(&ciphertext);
+        debug_assert_eq!(value.len(), header_len + NONCE_LEN + ciphertext.len());
+        Ok(value)
+    }
+
+    /// Opens a value read from `redis_key`: the token and its expiry, or `None` for anything not
+    /// sealed by this credential for this key. Never panics, whatever the bytes.
+    pub(crate) fn open(&self, redis_key: &str, value: &[u8]) -> Option<Opened> {
+        let (expiry_ms, header_len) = parse_header(value)?;
+        let (header, rest) = value.split_at_checked(header_len)?;
+        let (nonce, ciphertext) = rest.split_at_checked(NONCE_LEN)?;
+        if ciphertext.len() < TAG_LEN {
+            return None;
+        }
+        let nonce = XNonce::try_from(nonce).ok()?;
+        let aad = associated_data(redis_key, header);
+        let plaintext = Zeroizing::new(
+            self.cipher
+                .decrypt(
+                    &nonce,
+                    Payload {
+                        msg: ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .ok()?,
+        );
+        let token = decode(&plaintext).ok()?;
+        Some(Opened { token, expiry_ms })
+    }
+}
+
+/// A value that opened.
+pub(crate) struct Opened {
+    pub(crate) token: Token,
+    /// The expiry the value was stored with (Unix milliseconds).
+    pub(crate) expiry_ms: u64,
+}
+
+fn header(expiry_ms: u64) -> Vec<u8> {
+    let mut header = Vec::with_capacity(MAGIC.len() + MAX_EXPIRY_DIGITS + 1);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(expiry_ms.to_string().as_bytes());
+    header.push(b':');
+    header
+}
+
+/// The expiry and the header's length, if `value` starts with a well-formed header.
+fn parse_header(value: &[u8]) -> Option<(u64, usize)> {
+    let rest = value.strip_prefix(MAGIC)?;
+    let digits = rest
+        .iter()
+        .take(MAX_EXPIRY_DIGITS + 1)
+        .position(|&b| b == b':')?;
+    if digits == 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(rest.get(..digits)?).ok()?;
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let expiry_ms = text.parse().ok()?;
+    Some((expiry_ms, MAGIC.len() + digits + 1))
+}
+
+fn associated_data(redis_key: &str, header: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + 8 + redis_key.len() + header.len());
+    aad.extend_from_slice(AAD_DOMAIN);
+    // Length-prefixed, so that no (key, header) pair can be confused with another.
+    aad.extend_from_slice(&(redis_key.len() as u64).to_be_bytes());
+    aad.extend_from_slice(redis_key.as_bytes());
+    aad.extend_from_slice(header);
+    aad
+}
+
+/// Milliseconds since the Unix epoch, saturating at zero before it.
+pub(crate) fn unix_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// When `token` stops being worth sharing: its expiry, or `assumed` after its issue time when the
+/// provider did not say.
+pub(crate) fn expiry_millis(token: &Token, assumed: Duration) -> u64 {
+    let expires_at = token
+        .expires_at()
+        .or_else(|| token.issued_at().checked_add(assumed));
+    expires_at.map_or(u64::MAX, unix_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sealer(secret: &str) -> Sealer {
+        Sealer::new(&SecretString::from(secret.to_owned()))
+    }
+
+    fn token(secret: &str) -> Token {
+        Token::builder(secret)
+            .expires_in(Duration::from_secs(3600))
+            .refresh_token("refresh-me")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn round_trip_hides_the_token() {
+        let s = sealer("client-secret");
+        let value = s.seal("k", &token("access-token-1"), 42).unwrap();
+        assert!(value.starts_with(b"ts1:42:"));
+        let text = String::from_utf8_lossy(&value);
+        assert!(!text.contains("access-token-1"), "{text}");
+        assert!(!text.contains("refresh-me"), "{text}");
+        let opened = s.open("k", &value).unwrap();
+        assert_eq!(opened.token.expose_secret(), "access-token-1");
+        assert_eq!(opened.expiry_ms, 42);
+        // A fresh nonce each time.
+        assert_ne!(value, s.seal("k", &token("access-token-1"), 42).unwrap());
+    }
+
+    #[test]
+    fn rejects_other_keys_secrets_and_tampering() {
+        let s = sealer("client-secret");
+        let value = s.seal("k", &token("t"), 42).unwrap();
+        assert!(s.open("other-key", &value).is_none());
+        assert!(sealer("another-secret").open("k", &value).is_none());
+        for i in 0..value.len() {
+            let mut tampered = value.clone();
+            tampered[i] ^= 0x01;
+            assert!(s.open("k", &tampered).is_none(), "byte {i}");
+        }
+        let mut later = b"ts1:43:".to_vec();
+        later.extend_from_slice(&value[b"ts1:42:".len()..]);
+        assert!(s.open("k", &later).is_none());
+        assert!(s.open("k", &value[..value.len() - 1]).is_none());
+        assert!(s.open("k", b"").is_none());
+        assert!(s.open("k", b"ts1::").is_none());
+        assert!(s.open("k", b"ts1:99999999999999999999999:").is_none());
+    }
+
+    #[test]
+    fn unknown_lifetimes_use_the_assumed_one() {
+        let issued = UNIX_EPOCH + Duration::from_secs(1000);
+        let t = Token::builder("t").issued_at(issued).build().unwrap();
+        assert_eq!(expiry_millis(&t, Duration::from_secs(600)), 1_600_000);
+        let t = Token::builder("t")
+            .issued_at(issued)
+            .expires_in(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        assert_eq!(expiry_millis(&t, Duration::from_secs(600)), 1_005_000);
+    }
+
+    proptest! {
+        #[test]
+        fn open_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = sealer("s").open("k", &bytes);
+            let mut prefixed = b"ts1:12:".to_vec();
+            prefixed.extend_from_slice(&bytes);
+            let _ = sealer("s").open("k", &prefixed);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! A Redis [`TokenStore`](tokensource_core::store::TokenStore) for
+//! [tokensource](https://docs.rs/tokensource): a fleet of processes with the same credentials
+//! shares one access token, so the token endpoint sees one fetch per token lifetime instead of
+//! one per process.
+//!
+//! Give each [`CachedTokenSource`](tokensource_core::CachedTokenSource) a [`RedisTokenStore`]
+//! built with the credential's client secret, under a [`credential_key`]:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tokensource_core::{from_fn, CachedTokenSource, Error, Token, TokenSource};
+//! use tokensource_redis::{credential_key, RedisTokenStore, SecretString};
+//!
+//! # async fn run() -> Result<(), Error> {
+//! let client_secret = SecretString::from("the client secret");
+//! let provider = from_fn("my-api", || async {
+//!     // A real provider POSTs the credentials to the token endpoint.
+//!     Token::builder("t0k3n")
+//!         .expires_in(Duration::from_secs(3600))
+//!         .build()
+//!         .map_err(|e| Error::invalid_response("my-api", e.to_string()))
+//! });
+//! let store = RedisTokenStore::builder("redis://127.0.0.1:6379", &client_secret)
+//!     .op_timeout(Duration::from_millis(300))
+//!     .build()?;
+//! let source = CachedTokenSource::builder(provider)
+//!     .store(
+//!         Arc::new(store),
+//!         credential_key("my-api", "https://auth.example.com/token", "my-client-id"),
+//!     )
+//!     .build();
+//! let token = source.token().await?;
+//! # let _ = token;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is in Redis
+//! For a credential key `k` and the default prefix:
+//! - `tokensource:v1:k:token`: `ts1:<expiry, Unix ms>:<nonce><ciphertext>`, the token sealed with
+//!   XChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the client secret, the Redis key
+//!   bound as associated data. Its Redis time to live is the token's remaining lifetime.
+//! - `tokensource:v1:k:lease`: the random id of the process refreshing the token, with the
+//!   cache's lease time to live ([`RefreshPolicy::with_lease_ttl`](tokensource_core::RefreshPolicy::with_lease_ttl)).
+//!
+//! Someone who can read Redis learns which credentials exist (as hashes) and when their tokens
+//! expire, not the tokens. The key is only as strong as the client secret: a high-entropy
+//! secret, as issued by token endpoints, is what this is designed for.
+//!
+//! # When Redis is down
+//! Every operation gives up after [`op_timeout`](RedisTokenStoreBuilder::op_timeout) with a
+//! [`StoreError`](tokensource_core::store::StoreError); the cache logs the outage once and
+//! fetches in each process until Redis is back, then shares again. Building a store never
+//! connects, so a service starts while Redis is down.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod envelope;
+mod key;
+mod scripts;
+mod store;
+
+pub use builder::RedisTokenStoreBuilder;
+pub use key::{DEFAULT_KEY_PREFIX, credential_key};
+pub use store::RedisTokenStore;
+
+/// Re-exported so that callers pass the client secret in the same type this crate takes.
+pub use secrecy::SecretString;

@@ -1,0 +1,313 @@
+//! What the Redis tests share: where Redis is, a counting token endpoint, a token source that
+//! POSTs to it, a `redis-server` child process, and child test processes.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokensource_core::{Error, Token, TokenSource, from_fn};
+use tokensource_redis::{RedisTokenStore, SecretString, credential_key};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// The environment variable naming the Redis server the tests use.
+pub const REDIS_URL_VAR: &str = "TOKENSOURCE_TEST_REDIS_URL";
+
+/// The Redis URL to test against; `None` (after printing why) when it is not set outside CI.
+///
+/// # Panics
+/// When it is not set and `CI` is: CI must run these tests.
+pub fn redis_url(test: &str) -> Option<String> {
+    match std::env::var(REDIS_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "{test}: {REDIS_URL_VAR} must be set when CI is set (e.g. redis://127.0.0.1:6379)"
+            )
+        }
+        _ => {
+            skip(&format!(
+                "skipped {test}: set {REDIS_URL_VAR}=redis://127.0.0.1:6379 to run it"
+            ));
+            None
+        }
+    }
+}
+
+/// Prints `line` past the test harness's output capture, so that a skip is seen.
+fn skip(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// A credential key no other test (or earlier run) uses.
+pub fn unique_key(test: &str) -> String {
+    credential_key("test", test, &format!("{:016x}", rand::random::<u64>()))
+}
+
+pub fn secret(text: &str) -> SecretString {
+    SecretString::from(text.to_owned())
+}
+
+pub fn store(url: &str, client_secret: &str) -> RedisTokenStore {
+    RedisTokenStore::new(url, &secret(client_secret)).expect("valid store configuration")
+}
+
+/// A plain connection, for looking at and tampering with what the store wrote.
+pub async fn raw_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test Redis")
+}
+
+pub fn token(access_token: &str, lifetime: Duration) -> Token {
+    Token::builder(access_token)
+        .expires_in(lifetime)
+        .build()
+        .unwrap()
+}
+
+/// A loopback OAuth2-style token endpoint that counts its hits and answers `tok-1`, `tok-2`, ...
+pub struct TokenEndpoint {
+    pub server: MockServer,
+}
+
+struct CountingResponder {
+    hits: AtomicUsize,
+    delay: Duration,
+    /// Whether the first request never gets an answer (a fetch that hangs).
+    hang_first: bool,
+}
+
+impl Respond for CountingResponder {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let n = self.hits.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = serde_json::json!({
+            "access_token": format!("tok-{n}"),
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        });
+        let delay = if n == 1 && self.hang_first {
+            Duration::from_secs(600)
+        } else {
+            self.delay
+        };
+        ResponseTemplate::new(200)
+            .set_body_json(body)
+            .set_delay(delay)
+    }
+}
+
+impl TokenEndpoint {
+    /// An endpoint answering after `delay`.
+    pub async fn start(delay: Duration) -> Self {
+        TokenEndpoint::start_with(delay, false).await
+    }
+
+    /// An endpoint whose first request hangs; later ones are answered after `delay`.
+    pub async fn start_hanging_first(delay: Duration) -> Self {
+        TokenEndpoint::start_with(delay, true).await
+    }
+
+    async fn start_with(delay: Duration, hang_first: bool) -> Self {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(CountingResponder {
+                hits: AtomicUsize::new(0),
+                delay,
+                hang_first,
+            })
+            .mount(&server)
+            .await;
+        TokenEndpoint { server }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/token", self.server.uri())
+    }
+
+    /// How many requests the endpoint has received.
+    pub async fn hits(&self) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .map_or(0, |requests| requests.len())
+    }
+
+    /// Waits until the endpoint has received `n` requests (at most `limit`).
+    pub async fn wait_for_hits(&self, n: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.hits().await < n {
+            assert!(
+                Instant::now() < deadline,
+                "the token endpoint did not get {n} requests"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A token source that POSTs to the token endpoint at `url` and builds a one-hour token.
+pub fn http_source(url: String) -> impl TokenSource + 'static {
+    let client = reqwest::Client::new();
+    let url = Arc::new(url);
+    from_fn("test-endpoint", move || {
+        let (client, url) = (client.clone(), Arc::clone(&url));
+        async move { fetch(&client, &url).await }
+    })
+}
+
+async fn fetch(client: &reqwest::Client, url: &str) -> Result<Token, Error> {
+    let unavailable = |e: reqwest::Error| Error::unavailable("test-endpoint", e.to_string());
+    let response = client
+        .post(url)
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .map_err(unavailable)?;
+    let body = response.text().await.map_err(unavailable)?;
+    let json: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|e| Error::invalid_response("test-endpoint", e.to_string()))?;
+    let access_token = json["access_token"]
+        .as_str()
+        .ok_or_else(|| Error::invalid_response("test-endpoint", "no access_token"))?;
+    Token::builder(access_token)
+        .expires_in(Duration::from_secs(3600))
+        .build()
+        .map_err(|e| Error::invalid_response("test-endpoint", e.to_string()))
+}
+
+/// A free loopback TCP port (free when asked; good enough for a test).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `redis-server` this test runs, without persistence.
+pub struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Whether `redis-server` can be run; panics if not and `CI` is set.
+    pub fn available(test: &str) -> bool {
+        let found = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: redis-server must be on PATH when CI is set"
+            );
+            skip(&format!("skipped {test}: redis-server is not on PATH"));
+        }
+        found
+    }
+
+    /// A server that is not running yet, for port `port`.
+    pub fn stopped(port: u16) -> Self {
+        RedisServer { port, child: None }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (no shutdown, no save) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The environment variable that makes the hidden child test run, and carries its role.
+pub const CHILD_VAR: &str = "TOKENSOURCE_TEST_CHILD";
+
+/// Starts this test binary again, running only the hidden test `test` with `env`.
+pub fn spawn_child(test: &str, role: &str, env: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = Command::new(exe);
+    command
+        .args([
+            test,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_VAR, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.spawn().expect("start a child test process")
+}
+
+/// Waits for `child` (killing it after `limit`) and returns the value of its `CHILD-RESULT`
+/// line.
+pub fn child_result(mut child: Child, limit: Duration) -> String {
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("a child test process ran over {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = reader.join().expect("read the child's output");
+    assert!(status.success(), "child failed ({status}):\n{out}");
+    out.lines()
+        .find_map(|line| Some(&line[line.find("CHILD-RESULT ")? + "CHILD-RESULT ".len()..]))
+        .unwrap_or_else(|| panic!("no result from the child:\n{out}"))
+        .to_owned()
+}

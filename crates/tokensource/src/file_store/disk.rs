@@ -1,0 +1,336 @@
+//! The blocking file operations behind [`FileStore`](super::FileStore), one key's files at a time.
+//!
+//! Each key has three files in the folder, named after the key (or, for a key that is not a
+//! plain lowercase name, after its SHA-256):
+//! - `<stem>.token`: the encoded token, mode 0600, replaced atomically (temporary file + rename);
+//! - `<stem>.lease`: locked exclusively by the process fetching a token for everyone;
+//! - `<stem>.lock`: locked briefly around read-compare-write, so that put-if-newer and
+//!   compare-and-delete are atomic across processes.
+//!
+//! Lock files are never deleted: a process could otherwise lock a file that another has just
+//! unlinked, and two processes would each hold "the" lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::Token;
+use crate::store::{decode, encode, expires_later};
+
+/// The largest token file read or written. An access token is at most 16 KiB; the rest of a
+/// record is a refresh token, scopes and a few numbers.
+pub(super) const MAX_FILE_LEN: u64 = 256 * 1024;
+
+/// How long a put or remove waits for another process's short read-compare-write lock before
+/// giving up (the cache then carries on with the token in memory).
+const WRITE_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// The longest key used as a file name as it is; longer keys are hashed.
+const MAX_PLAIN_KEY_LEN: usize = 100;
+
+/// The paths of one key's files.
+#[derive(Debug, Clone)]
+pub(super) struct KeyFiles {
+    dir: PathBuf,
+    stem: String,
+    pub(super) token: PathBuf,
+    pub(super) lease: PathBuf,
+    lock: PathBuf,
+}
+
+impl KeyFiles {
+    pub(super) fn new(dir: &Path, key: &str) -> Self {
+        let stem = file_stem(key);
+        KeyFiles {
+            dir: dir.to_path_buf(),
+            token: dir.join(format!("{stem}.token")),
+            lease: dir.join(format!("{stem}.lease")),
+            lock: dir.join(format!("{stem}.lock")),
+            stem,
+        }
+    }
+}
+
+/// The file name stem for `key`: `k-<key>` for a short key of lowercase letters, digits, `-` and
+/// `_` (safe on every file system, case-insensitive ones included), else `h-<sha256 of key>`.
+/// The prefixes keep the two forms from ever colliding.
+fn file_stem(key: &str) -> String {
+    let plain = !key.is_empty()
+        && key.len() <= MAX_PLAIN_KEY_LEN
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if plain {
+        format!("k-{key}")
+    } else {
+        let digest = Sha256::digest(key.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("h-{hex}")
+    }
+}
+
+/// One version of the token file: a rename gives it a new inode, a write a new time and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(metadata: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Stamp {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            inode,
+        }
+    }
+}
+
+/// The current version of the token file (`None` when there is none).
+pub(super) fn stamp(files: &KeyFiles) -> Option<Stamp> {
+    fs::symlink_metadata(&files.token)
+        .ok()
+        .map(|m| Stamp::of(&m))
+}
+
+/// Creates `dir` (and its missing parents) with mode 0700 if it does not exist.
+pub(super) fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    if fs::metadata(dir)?.is_dir() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "it exists and is not a folder",
+        ))
+    }
+}
+
+/// What reading the token file found.
+#[derive(Debug)]
+pub(super) struct ReadOutcome {
+    /// The token, if the file holds a trustworthy one.
+    pub(super) token: Option<Token>,
+    /// The version of the file read.
+    pub(super) stamp: Option<Stamp>,
+}
+
+/// Reads the token file. Anything but a readable regular file, private to its owner, within the
+/// size cap and holding a token record reads as no token: such a file is never trusted, and the
+/// next put replaces it.
+pub(super) fn read(files: &KeyFiles) -> ReadOutcome {
+    let absent = || ReadOutcome {
+        token: None,
+        stamp: stamp(files),
+    };
+    let Ok(mut file) = File::open(&files.token) else {
+        return absent();
+    };
+    let (Ok(metadata), Ok(link)) = (file.metadata(), fs::symlink_metadata(&files.token)) else {
+        return absent();
+    };
+    let stamp = Some(Stamp::of(&link));
+    let token = if same_file(&metadata, &link) && trusted(&metadata) {
+        read_capped(&mut file).and_then(|bytes| decode(&bytes).ok())
+    } else {
+        None
+    };
+    ReadOutcome { token, stamp }
+}
+
+/// Whether the file opened is the directory entry itself: not the target of a symlink (and not
+/// a file swapped in between the two looks).
+fn same_file(opened: &fs::Metadata, entry: &fs::Metadata) -> bool {
+    if entry.file_type().is_symlink() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        opened.dev() == entry.dev() && opened.ino() == entry.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = opened;
+        true
+    }
+}
+
+/// Whether a token file may be trusted: a regular file (not a symlink, a folder or a device)
+/// that only its owner can read and write. Every file this store writes is mode 0600; a looser
+/// file was written or changed by something else.
+fn trusted(metadata: &fs::Metadata) -> bool {
+    if !metadata.is_file() || metadata.len() > MAX_FILE_LEN {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reads at most [`MAX_FILE_LEN`] bytes; `None` if the file is longer (it may have grown since
+/// its metadata was read) or cannot be read.
+fn read_capped(file: &mut File) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    file.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 <= MAX_FILE_LEN).then_some(bytes)
+}
+
+/// Stores `token` unless the file already holds a token that expires later; returns the version
+/// of the file written, if it wrote one.
+pub(super) fn put(files: &KeyFiles, token: &Token) -> io::Result<Option<Stamp>> {
+    let bytes = encode(token);
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the token record is too large to cache",
+        ));
+    }
+    let _lock = lock_for_write(files)?;
+    if let Some(stored) = read(files).token
+        && !expires_later(token, &stored)
+    {
+        return Ok(None);
+    }
+    write_atomically(files, &bytes).map(Some)
+}
+
+/// Removes the token file if it still holds `token`.
+pub(super) fn remove(files: &KeyFiles, token: &Token) -> io::Result<()> {
+    let _lock = lock_for_write(files)?;
+    match read(files).token {
+        Some(stored) if stored.same_secret(token) => match fs::remove_file(&files.token) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Tries to lock the key's lease file; `Ok(None)` when another holder has it. The lease lasts
+/// as long as the returned file is open: the operating system releases it when the file is
+/// closed, including when the process dies.
+pub(super) fn try_lock_lease(files: &KeyFiles) -> io::Result<Option<File>> {
+    let file = open_lock_file(&files.lease)?;
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(Some(file)),
+        Err(fs4::TryLockError::WouldBlock) => Ok(None),
+        Err(fs4::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Takes the short read-compare-write lock, waiting at most [`WRITE_LOCK_WAIT`] (a process
+/// stopped while holding it must not hang this one). Dropping the file releases it.
+fn lock_for_write(files: &KeyFiles) -> io::Result<File> {
+    let file = open_lock_file(&files.lock)?;
+    let deadline = Instant::now() + WRITE_LOCK_WAIT;
+    loop {
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => return Ok(file),
+            Err(fs4::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(fs4::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "another process held the token file's lock too long",
+                ));
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    private(&mut options);
+    options.open(path)
+}
+
+/// Writes `bytes` to a new private file in the folder and renames it over the token file, so
+/// that a reader sees the old token or the new one, never a part.
+fn write_atomically(files: &KeyFiles, bytes: &[u8]) -> io::Result<Stamp> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let temp = files.dir.join(format!(
+        ".{}.{}-{}-{nanos}.tmp",
+        files.stem,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    ));
+    let result = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        private(&mut options);
+        let mut file = options.open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        // A rename keeps the inode, the length and the modification time.
+        let stamp = Stamp::of(&file.metadata()?);
+        drop(file);
+        fs::rename(&temp, &files.token)?;
+        Ok(stamp)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Files this store creates are readable and writable by their owner only.
+fn private(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_safe_and_distinct() {
+        assert_eq!(file_stem("abc-123_x"), "k-abc-123_x");
+        for key in [
+            "",
+            "ABC",
+            "../../etc/passwd",
+            "a/b",
+            "a b",
+            "é",
+            &"a".repeat(101),
+        ] {
+            let stem = file_stem(key);
+            assert!(
+                stem.starts_with("h-") && stem.len() == 66,
+                "{key:?} -> {stem}"
+            );
+        }
+        assert_ne!(file_stem("Abc"), file_stem("aBc"));
+        // A plain key that looks like a hash cannot collide with a hashed key.
+        let hashed = file_stem("A");
+        assert_ne!(file_stem(&hashed), hashed);
+    }
+}
