@@ -150,3 +150,47 @@ async fn custom_providers_plug_in_by_name() {
     let error = config.build("mine").unwrap_err();
     assert!(error.to_string().contains("unknown provider \"fixed\""), "{error}");
 }
+
+/// The Redis URL for tests that need a real server; `None` (skip) outside CI, a failure in CI.
+fn redis_url() -> Option<String> {
+    match std::env::var("TOKENSOURCE_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("TOKENSOURCE_TEST_REDIS_URL must be set in CI")
+        }
+        Err(_) => {
+            eprintln!("skipped: set TOKENSOURCE_TEST_REDIS_URL to run the Redis store tests");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn profiles_with_a_redis_store_share_one_fetch() {
+    let Some(redis) = redis_url() else { return };
+    let server = MockServer::oauth2(OAuth2Mock::new("fleet-client", "fleet-secret")).start().await;
+    // The token URL (a fresh port) is part of the store key, so earlier runs' tokens in Redis
+    // are not found.
+    let text = format!(
+        "[profiles.fleet]\nprovider = \"client-credentials\"\ntoken_url = \"{}\"\nclient_id = \"fleet-client\"\nclient_secret = \"fleet-secret\"\n[profiles.fleet.store]\nkind = \"redis\"\nurl = \"{redis}\"\n",
+        server.token_url()
+    );
+    let config = Config::from_toml(&text).unwrap();
+    // Eight "processes": eight independent profiles, each with its own memory cache.
+    let profiles: Vec<_> = (0..8).map(|_| config.build("fleet").unwrap()).collect();
+    let tasks: Vec<_> = profiles
+        .iter()
+        .flat_map(|profile| {
+            (0..25).map(move |_| {
+                let source = profile.source();
+                tokio::spawn(async move { source.token().await })
+            })
+        })
+        .collect();
+    let mut secrets = std::collections::BTreeSet::new();
+    for task in tasks {
+        secrets.insert(task.await.unwrap().unwrap().expose_secret().to_owned());
+    }
+    assert_eq!(server.token_hits(), 1, "one fetch for the whole fleet");
+    assert_eq!(secrets.len(), 1);
+}
