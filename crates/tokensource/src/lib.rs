@@ -74,3 +74,14 @@ pub mod config;
 #[cfg(feature = "file-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file-store")))]
 pub mod file_store;
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(all(
+    doctest,
+    feature = "younium",
+    feature = "client-credentials",
+    feature = "config",
+    feature = "middleware"
+))]
+pub struct ReadmeDoctests;

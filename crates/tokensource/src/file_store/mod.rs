@@ -20,8 +20,8 @@
 //!   cache's own limit (twice the lease time to live) makes the others fetch anyway;
 //! - a lease is also refused when the token file changed since this store last read it: the
 //!   process that just stored a token and released the lease has done the fetch, and the caller
-//!   should read that token rather than fetch again (without this, a run that found no token
-//!   a moment before another stored one would fetch a second token);
+//!   should read that token rather than fetch again. (The cache also looks at the store once
+//!   more after taking a lease; this keeps the single flight for any other caller of the store.)
 //! - [`wait_for_change`](TokenStore::wait_for_change) polls (the trait's default, every 50 ms).
 //!
 //! The files hold access tokens in clear: keep the folder private, as the CLI's default one is.

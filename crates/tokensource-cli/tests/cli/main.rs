@@ -1,0 +1,8 @@
+//! End-to-end tests of the `tokensource` binary: each test starts a mock token server from
+//! `tokensource-testkit`, writes a configuration, runs the real binary as a child process and
+//! checks its exit code, stdout and stderr, and the requests the server counted.
+
+mod cache;
+mod exit_codes;
+mod output;
+mod support;
