@@ -55,12 +55,21 @@ mod client_credentials {
         .scopes(settings.string_list("scopes")?)
         .auth_style(auth_style)
         .http_options(super::http_options(settings)?);
-        for (name, value) in settings.string_table("extra_params")? {
+        let mut scopes = settings.string_list("scopes")?;
+        let extra_params = settings.string_table("extra_params")?;
+        for (name, value) in &extra_params {
             builder = builder.extra_param(name, value);
         }
         let source = builder.build()?;
+        // Tokens for other scopes or audiences are other tokens: keep them apart in stores.
+        scopes.sort();
+        let params: Vec<String> = extra_params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let identity =
-            CredentialIdentity::new(PROVIDER, source.token_url().as_str(), client_id, secret);
+            CredentialIdentity::new(PROVIDER, source.token_url().as_str(), client_id, secret)
+                .with_qualifier(format!("scope={}&{}", scopes.join(" "), params.join("&")));
         Ok(Provider::new(source).with_identity(identity))
     }
 }

@@ -388,7 +388,10 @@ mod tests {
                 "[profiles.p]\nprovider = \"static\"\ntoken = \"x\"\n[profiles.p.store]\nkind = \"floppy\"\n",
                 "profiles.p.store",
             ),
-            ("default_profile = \"zz\"\n[profiles.p]\nprovider = \"static\"\n", "default_profile"),
+            (
+                "default_profile = \"zz\"\n[profiles.p]\nprovider = \"static\"\n",
+                "default_profile",
+            ),
             ("bogus = 1\n", "config"),
             ("[profiles.p\n", "config"),
         ];
@@ -401,11 +404,15 @@ mod tests {
 
     #[tokio::test]
     async fn builds_a_cached_source() {
-        let config =
-            Config::from_toml("[profiles.p]\nprovider = \"static\"\ntoken = \"abc\"\nrefresh_margin_secs = 5\n")
-                .unwrap();
+        let config = Config::from_toml(
+            "[profiles.p]\nprovider = \"static\"\ntoken = \"abc\"\nrefresh_margin_secs = 5\n",
+        )
+        .unwrap();
         let profile = config.build_with("p", &registry()).unwrap();
-        assert_eq!(profile.source().token().await.unwrap().expose_secret(), "abc");
+        assert_eq!(
+            profile.source().token().await.unwrap().expose_secret(),
+            "abc"
+        );
         assert!(!format!("{profile:?}").contains("abc"));
     }
 }

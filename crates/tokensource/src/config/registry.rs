@@ -167,6 +167,9 @@ pub struct CredentialIdentity {
     provider: String,
     endpoint: String,
     client_id: String,
+    /// What else the token depends on (scopes, audience), so that differently scoped tokens of
+    /// one client never share a store entry.
+    qualifier: String,
     secret: SecretString,
 }
 
@@ -182,15 +185,29 @@ impl CredentialIdentity {
             provider: provider.into(),
             endpoint: endpoint.into(),
             client_id: client_id.into(),
+            qualifier: String::new(),
             secret,
         }
+    }
+
+    /// Adds what else the token depends on besides the client (requested scopes, audience,
+    /// resource): tokens that differ in it are stored under different keys.
+    #[must_use]
+    pub fn with_qualifier(mut self, qualifier: impl Into<String>) -> Self {
+        self.qualifier = qualifier.into();
+        self
     }
 
     /// A key naming the credential in a shared store: a SHA-256 of provider, endpoint and client
     /// id (not the secret: processes with a rotated secret find the same key, and the store's
     /// encryption, keyed by the secret, keeps them from reading each other's tokens).
     pub fn store_key(&self) -> String {
-        hex_digest(&[&self.provider, &self.endpoint, &self.client_id])
+        hex_digest(&[
+            &self.provider,
+            &self.endpoint,
+            &self.client_id,
+            &self.qualifier,
+        ])
     }
 
     /// A key that also changes with the secret, for stores that do not encrypt (the CLI's disk
@@ -201,6 +218,7 @@ impl CredentialIdentity {
             &self.provider,
             &self.endpoint,
             &self.client_id,
+            &self.qualifier,
             &secret_digest,
         ])
     }
@@ -217,6 +235,7 @@ impl fmt::Debug for CredentialIdentity {
             .field("provider", &self.provider)
             .field("endpoint", &self.endpoint)
             .field("client_id", &self.client_id)
+            .field("qualifier", &self.qualifier)
             .field("secret", &"** redacted **")
             .finish()
     }
@@ -375,7 +394,9 @@ impl<'a> ProfileSettings<'a> {
     /// The whole request timeout (`timeout_secs`), if set.
     pub fn timeout(&self) -> Result<Option<Duration>, Error> {
         match self.optional_secs("timeout_secs")? {
-            Some(d) if d.is_zero() => Err(self.expected("timeout_secs", "a positive number of seconds")),
+            Some(d) if d.is_zero() => {
+                Err(self.expected("timeout_secs", "a positive number of seconds"))
+            }
             other => Ok(other),
         }
     }
@@ -392,9 +413,7 @@ impl<'a> ProfileSettings<'a> {
         for key in COMMON_KEYS {
             table.remove(key);
         }
-        self.used
-            .borrow_mut()
-            .extend(table.keys().cloned());
+        self.used.borrow_mut().extend(table.keys().cloned());
         toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| {
@@ -407,7 +426,10 @@ impl<'a> ProfileSettings<'a> {
         match self.get("store") {
             None => Ok(None),
             Some(toml::Value::Table(table)) => Ok(Some(table)),
-            Some(_) => Err(self.expected("store", "a table such as { kind = \"redis\", url = \"redis://...\" }")),
+            Some(_) => Err(self.expected(
+                "store",
+                "a table such as { kind = \"redis\", url = \"redis://...\" }",
+            )),
         }
     }
 

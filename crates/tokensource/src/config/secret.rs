@@ -60,7 +60,10 @@ impl SecretValue {
             }
         };
         if value.is_empty() {
-            return Err(Error::configuration(field.to_owned(), "the secret is empty"));
+            return Err(Error::configuration(
+                field.to_owned(),
+                "the secret is empty",
+            ));
         }
         Ok(SecretString::from(value))
     }
@@ -84,14 +87,22 @@ mod tests {
     #[test]
     fn sources() {
         let literal: SecretValue = toml::Value::String("hunter2".into()).try_into().unwrap();
-        assert_eq!(literal.resolve("f", None).unwrap().expose_secret(), "hunter2");
+        assert_eq!(
+            literal.resolve("f", None).unwrap().expose_secret(),
+            "hunter2"
+        );
         assert!(!format!("{literal:?}").contains("hunter2"));
 
         let dir = std::env::temp_dir().join(format!("tokensource-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("s.txt"), "from-file\n").unwrap();
-        let file = SecretValue::File { file: "s.txt".into() };
-        assert_eq!(file.resolve("f", Some(&dir)).unwrap().expose_secret(), "from-file");
+        let file = SecretValue::File {
+            file: "s.txt".into(),
+        };
+        assert_eq!(
+            file.resolve("f", Some(&dir)).unwrap().expose_secret(),
+            "from-file"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
 
         let missing = SecretValue::Env {
@@ -100,6 +111,10 @@ mod tests {
         let error = missing.resolve("profiles.a.secret", None).unwrap_err();
         assert_eq!(error.kind(), crate::ErrorKind::Configuration);
         assert!(error.to_string().contains("profiles.a.secret"));
-        assert!(error.to_string().contains("TOKENSOURCE_SURELY_UNSET_VARIABLE"));
+        assert!(
+            error
+                .to_string()
+                .contains("TOKENSOURCE_SURELY_UNSET_VARIABLE")
+        );
     }
 }

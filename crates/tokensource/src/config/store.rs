@@ -6,8 +6,8 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use super::registry::{CredentialIdentity, ProfileSettings};
-use crate::{Error, RefreshPolicy};
 use crate::store::TokenStore;
+use crate::{Error, RefreshPolicy};
 
 /// Where a profile's tokens are cached, as named by `[profiles.NAME.store] kind = ...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,13 +120,19 @@ fn read_kind(settings: &ProfileSettings<'_>) -> Result<Option<StoreKind>, Error>
                         .expose_secret()
                         .to_owned(),
                 )),
-                _ => Err(Error::configuration(field(key), "expected a non-empty string")),
+                _ => Err(Error::configuration(
+                    field(key),
+                    "expected a non-empty string",
+                )),
             },
         }
     };
     for key in table.keys() {
         if !["kind", "url", "dir"].contains(&key.as_str()) {
-            return Err(Error::configuration(field(key), "unknown key; expected kind, url or dir"));
+            return Err(Error::configuration(
+                field(key),
+                "unknown key; expected kind, url or dir",
+            ));
         }
     }
     let kind = string("kind")?.ok_or_else(|| Error::configuration(field("kind"), "is required"))?;
@@ -140,8 +146,9 @@ fn read_kind(settings: &ProfileSettings<'_>) -> Result<Option<StoreKind>, Error>
             None => Ok(None),
         },
         "redis" => {
-            let url = string("url")?
-                .ok_or_else(|| Error::configuration(field("url"), "is required for kind = \"redis\""))?;
+            let url = string("url")?.ok_or_else(|| {
+                Error::configuration(field("url"), "is required for kind = \"redis\"")
+            })?;
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(Error::configuration(
                     field("url"),
