@@ -7,7 +7,8 @@ use tokensource::{ErrorKind, StaticTokenSource, Token};
 use tokensource_testkit::{MockServer, NoyoMock, OAuth2Mock, YouniumMock};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tokensource-config-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("tokensource-config-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -24,7 +25,9 @@ async fn one_program_three_providers() {
     )
     .start()
     .await;
-    let noyo = MockServer::noyo(NoyoMock::new("n-client", "n-secret")).start().await;
+    let noyo = MockServer::noyo(NoyoMock::new("n-client", "n-secret"))
+        .start()
+        .await;
 
     let dir = temp_dir("three");
     std::fs::write(dir.join("noyo.txt"), "n-secret\n").unwrap();
@@ -62,9 +65,16 @@ token_url = "{noyo_url}"
     let path = dir.join("tokensource.toml");
     std::fs::write(&path, text).unwrap();
     let config = Config::load(&path).unwrap();
-    assert_eq!(config.check(&Registry::with_builtins()).unwrap(), ["noyo", "partner", "younium"]);
+    assert_eq!(
+        config.check(&Registry::with_builtins()).unwrap(),
+        ["noyo", "partner", "younium"]
+    );
 
-    for (name, server) in [("younium", &younium), ("partner", &partner), ("noyo", &noyo)] {
+    for (name, server) in [
+        ("younium", &younium),
+        ("partner", &partner),
+        ("noyo", &noyo),
+    ] {
         let profile = config.build(name).unwrap();
         let source = profile.source();
         let first = source.token().await.unwrap();
@@ -84,13 +94,21 @@ token_url = "{noyo_url}"
 
 #[tokio::test]
 async fn wrong_secret_is_a_rejection_with_the_providers_message() {
-    let server = MockServer::younium(YouniumMock::new("id", "right")).start().await;
+    let server = MockServer::younium(YouniumMock::new("id", "right"))
+        .start()
+        .await;
     let config = Config::from_toml(&format!(
         "[profiles.y]\nprovider = \"younium\"\nclient_id = \"id\"\nsecret = \"wrong\"\ntoken_url = \"{}\"\n",
         server.token_url()
     ))
     .unwrap();
-    let error = config.build("y").unwrap().source().token().await.unwrap_err();
+    let error = config
+        .build("y")
+        .unwrap()
+        .source()
+        .token()
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CredentialsRejected);
     assert!(error.provider_message().is_some());
     assert!(!error.to_string().contains("wrong"));
@@ -135,20 +153,32 @@ fn config_errors_name_the_profile_and_field() {
 #[tokio::test]
 async fn custom_providers_plug_in_by_name() {
     let mut registry = Registry::with_builtins();
-    registry.register("fixed", |settings: &tokensource::config::ProfileSettings<'_>| {
-        let value = settings.required_str("value")?;
-        let token = Token::builder(value)
-            .expires_in(Duration::from_secs(60))
-            .build()
-            .map_err(|e| tokensource::Error::configuration(settings.field("value"), e.to_string()))?;
-        Ok(Provider::new(StaticTokenSource::new(token)))
-    });
-    let config = Config::from_toml("[profiles.mine]\nprovider = \"fixed\"\nvalue = \"abc\"\n").unwrap();
+    registry.register(
+        "fixed",
+        |settings: &tokensource::config::ProfileSettings<'_>| {
+            let value = settings.required_str("value")?;
+            let token = Token::builder(value)
+                .expires_in(Duration::from_secs(60))
+                .build()
+                .map_err(|e| {
+                    tokensource::Error::configuration(settings.field("value"), e.to_string())
+                })?;
+            Ok(Provider::new(StaticTokenSource::new(token)))
+        },
+    );
+    let config =
+        Config::from_toml("[profiles.mine]\nprovider = \"fixed\"\nvalue = \"abc\"\n").unwrap();
     let profile = config.build_with("mine", &registry).unwrap();
-    assert_eq!(profile.source().token().await.unwrap().expose_secret(), "abc");
+    assert_eq!(
+        profile.source().token().await.unwrap().expose_secret(),
+        "abc"
+    );
     // Without the registration the same file is a clear error.
     let error = config.build("mine").unwrap_err();
-    assert!(error.to_string().contains("unknown provider \"fixed\""), "{error}");
+    assert!(
+        error.to_string().contains("unknown provider \"fixed\""),
+        "{error}"
+    );
 }
 
 /// The Redis URL for tests that need a real server; `None` (skip) outside CI, a failure in CI.
@@ -168,7 +198,9 @@ fn redis_url() -> Option<String> {
 #[tokio::test]
 async fn profiles_with_a_redis_store_share_one_fetch() {
     let Some(redis) = redis_url() else { return };
-    let server = MockServer::oauth2(OAuth2Mock::new("fleet-client", "fleet-secret")).start().await;
+    let server = MockServer::oauth2(OAuth2Mock::new("fleet-client", "fleet-secret"))
+        .start()
+        .await;
     // The token URL (a fresh port) is part of the store key, so earlier runs' tokens in Redis
     // are not found.
     let text = format!(
