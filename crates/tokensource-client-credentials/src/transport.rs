@@ -4,12 +4,12 @@
 //! this adapter sends it with the endpoint's client, so tokensource's HTTP rules hold: no
 //! redirects, the timeouts, the body cap, https only. It decides which replies oauth2 sees:
 //!
-//! - 2xx with a body: handed over as `200 OK` without its `Content-Type`, so that the body alone
-//!   decides (an HTML page fails to parse either way; JSON labelled `text/plain` is still JSON);
+//! - 2xx with a body that is one JSON text: handed over as `200 OK` without its `Content-Type`, so
+//!   that the body alone decides (JSON labelled `text/plain` is still JSON);
 //! - 400, 401, 403: handed over as they are, for oauth2's RFC 6749 section 5.2 error parsing;
-//! - everything else (3xx, 408, 429, 5xx, other 4xx), transport failures, an empty 2xx body: our
-//!   own [`Error`], returned as the adapter's error type, which oauth2 hands back inside
-//!   `RequestTokenError::Request`.
+//! - everything else (3xx, 408, 429, 5xx, other 4xx), transport failures, a 2xx body that is
+//!   empty or not JSON (an HTML page, bytes after the object): our own [`Error`], returned as the
+//!   adapter's error type, which oauth2 hands back inside `RequestTokenError::Request`.
 //!
 //! The status of the last reply is kept so that an oauth2 error can be told apart: a parse
 //! failure on a 401 is still rejected credentials, on a 200 it is an invalid response.
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use http::StatusCode;
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 use tokensource_core::Error;
-use tokensource_http::{TokenEndpoint, json_error_message};
+use tokensource_http::{TokenEndpoint, json_error_message, parse_json};
 
 /// Sends oauth2's requests through a [`TokenEndpoint`]; see the module docs.
 pub(crate) struct EndpointClient<'a> {
@@ -64,6 +64,10 @@ impl<'a> EndpointClient<'a> {
                     Error::invalid_response(provider, "the body is empty").with_status(code)
                 );
             }
+            // oauth2 reads the first JSON value of the body and ignores whatever follows it, so
+            // `{..token..} trailing` or two objects in a row would yield a token. Such a body is
+            // not JSON: refuse it here, as the other providers do (one pass, nothing allocated).
+            parse_json::<serde::de::IgnoredAny>(provider, code, reply.body())?;
             self.status.store(code, Ordering::Relaxed);
             return Ok(response(StatusCode::OK, reply.body()));
         }

@@ -65,6 +65,7 @@ mod fault;
 mod noyo;
 mod oauth2;
 mod protocol;
+pub mod raw;
 mod recorded;
 mod server;
 mod tokens;

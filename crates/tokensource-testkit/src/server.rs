@@ -39,6 +39,10 @@ const MAX_RECORDED: usize = 1000;
 /// while the runtime waits for the socket); use [`expire_all`](MockServer::expire_all) or
 /// [`revoke`](MockServer::revoke) instead of waiting.
 ///
+/// Memory grows with traffic: wiremock, which serves the mock, keeps a copy of every request it
+/// answered (a few KiB each) until the server is dropped. For soak tests of many thousands of API
+/// requests, measure memory against a server of your own, or start a new `MockServer` now and then.
+///
 /// ```
 /// use tokensource_testkit::{Fault, MockServer, YouniumMock};
 ///
@@ -69,8 +73,40 @@ const MAX_RECORDED: usize = 1000;
 /// # }
 /// ```
 pub struct MockServer {
-    server: wiremock::MockServer,
+    server: DropOffRuntime,
     shared: Arc<Shared>,
+}
+
+/// The wiremock server, dropped on a thread of its own.
+///
+/// wiremock's `Drop` waits for a `tokio::sync::RwLock` with `futures::executor::block_on`. When
+/// the tokio task dropping it has used up its cooperative budget (many ready awaits in one poll,
+/// such as joining a thousand finished tasks), acquiring that lock never completes: the drop
+/// spins forever on a `block_on` thread, or deadlocks on a worker, and the test hangs instead of
+/// ending. A fresh thread has no budget to run out of.
+struct DropOffRuntime(Option<wiremock::MockServer>);
+
+impl std::ops::Deref for DropOffRuntime {
+    type Target = wiremock::MockServer;
+
+    fn deref(&self) -> &wiremock::MockServer {
+        self.0
+            .as_ref()
+            .expect("the server is only taken when dropped")
+    }
+}
+
+impl Drop for DropOffRuntime {
+    fn drop(&mut self) {
+        let Some(server) = self.0.take() else { return };
+        // If no thread can be spawned, the closure, and the server with it, is dropped here.
+        if let Ok(dropper) = std::thread::Builder::new()
+            .name("tokensource-testkit-drop".into())
+            .spawn(move || drop(server))
+        {
+            let _ = dropper.join();
+        }
+    }
 }
 
 /// A mock server about to start; see [`MockServer::younium`], [`MockServer::noyo`] and
@@ -151,7 +187,10 @@ impl MockServerBuilder {
             .respond_with(ApiEndpoint(Arc::clone(&shared)))
             .mount(&server)
             .await;
-        MockServer { server, shared }
+        MockServer {
+            server: DropOffRuntime(Some(server)),
+            shared,
+        }
     }
 }
 
