@@ -37,7 +37,7 @@ impl Default for CoarseClock {
 impl Clock for CoarseClock {
     #[inline]
     fn now_millis(&self) -> u64 {
-        coarsetime::Instant::now()
+        coarsetime::Instant::now_without_cache_update()
             .duration_since(self.origin)
             .as_millis()
     }

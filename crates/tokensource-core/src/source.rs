@@ -61,14 +61,31 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
 
 macro_rules! forward_token_source {
     ($($ty:ty),*) => {$(
-        #[async_trait]
+        // Written out rather than with `#[async_trait]`, which would box a second future around
+        // the inner one on every call: hand the inner boxed future through.
         impl<T: TokenSource + ?Sized> TokenSource for $ty {
-            async fn token(&self) -> Result<Token, Error> {
-                (**self).token().await
+            fn token<'life0, 'async_trait>(
+                &'life0 self,
+            ) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<Token, Error>>
+                + ::core::marker::Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).token()
             }
 
-            async fn invalidate(&self, token: &Token) {
-                (**self).invalidate(token).await
+            fn invalidate<'life0, 'life1, 'async_trait>(
+                &'life0 self,
+                token: &'life1 Token,
+            ) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = ()>
+                + ::core::marker::Send + 'async_trait>>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).invalidate(token)
             }
         }
     )*};

@@ -161,6 +161,27 @@ impl Token {
         &self.inner.scopes
     }
 
+    /// The same token in a separate allocation (its own reference count, its own header bytes), so
+    /// that threads cloning different copies do not contend on one cache line.
+    pub(crate) fn duplicate(&self) -> Token {
+        let inner = &*self.inner;
+        let mut header = HeaderValue::from_bytes(inner.header.as_bytes())
+            .unwrap_or_else(|_| inner.header.clone());
+        header.set_sensitive(true);
+        Token {
+            inner: Arc::new(Inner {
+                access_token: inner.access_token.clone(),
+                header,
+                token_type: inner.token_type.clone(),
+                issued_at: inner.issued_at,
+                lifetime: inner.lifetime,
+                jwt_expires_at: inner.jwt_expires_at,
+                refresh_token: inner.refresh_token.clone(),
+                scopes: inner.scopes.clone(),
+            }),
+        }
+    }
+
     /// Whether `other` carries the same access token (the same handle or an equal secret).
     pub fn same_secret(&self, other: &Token) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner) || self.expose_secret() == other.expose_secret()

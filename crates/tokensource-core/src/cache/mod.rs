@@ -4,8 +4,8 @@ mod flight;
 mod policy;
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -108,8 +108,50 @@ struct Shared<S> {
 /// A cached token and the times (on the clock's millisecond timeline) that matter for it.
 struct Entry {
     token: Token,
+    /// Copies of `token` in separate allocations, one per shard of threads: each thread clones
+    /// its own, so the reference count every caller increments is not one contended cache line.
+    shards: Box<[Token]>,
     refresh_at: u64,
     expires_at: u64,
+}
+
+/// How many copies of a token an entry holds: the number of CPUs, at most 8.
+fn shard_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(8)
+    })
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard, handed out round-robin.
+    static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Entry {
+    fn new(token: Token, refresh_at: u64, expires_at: u64) -> Entry {
+        let shards = (1..shard_count())
+            .map(|_| token.duplicate())
+            .chain(std::iter::once(token.clone()))
+            .collect();
+        Entry {
+            token,
+            shards,
+            refresh_at,
+            expires_at,
+        }
+    }
+
+    /// The copy of the token this thread hands out.
+    #[inline]
+    fn handout(&self) -> &Token {
+        let shard = SHARD.try_with(|shard| *shard).unwrap_or(0);
+        &self.shards[shard % self.shards.len()]
+    }
 }
 
 type FlightResult = Option<Result<Token, Error>>;
@@ -153,7 +195,7 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
         let now = self.shared.clock.now_millis();
         let guard = self.shared.current.load();
         match &*guard {
-            Some(entry) if now < entry.refresh_at => Some(entry.token.clone()),
+            Some(entry) if now < entry.refresh_at => Some(entry.handout().clone()),
             _ => None,
         }
     }
@@ -220,7 +262,7 @@ impl<S: TokenSource + 'static> TokenSource for CachedTokenSource<S> {
         if let Some(entry) = &*self.shared.current.load()
             && now < entry.refresh_at
         {
-            return Ok(entry.token.clone());
+            return Ok(entry.handout().clone());
         }
         Arc::clone(&self.shared).token_slow().await
     }
@@ -243,7 +285,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 let now = self.clock.now_millis();
                 if let Some(entry) = &*self.current.load() {
                     if now < entry.refresh_at {
-                        return Ok(entry.token.clone());
+                        return Ok(entry.handout().clone());
                     }
                     if now < entry.expires_at {
                         // Inside the margin: hand out the valid token, refresh in the background.
@@ -252,7 +294,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                             // and a caller will fetch in the foreground once it expires.
                             let _ = self.start_flight(&mut state, now);
                         }
-                        return Ok(entry.token.clone());
+                        return Ok(entry.handout().clone());
                     }
                 }
                 match &state.flight {
@@ -348,11 +390,7 @@ impl<S: TokenSource + 'static> Shared<S> {
         let floor = now.saturating_add(millis(self.policy.min_interval()));
         let expires_at = now.saturating_add(millis(remaining));
         let refresh_at = expires_at.saturating_sub(millis(self.policy.margin_for(full)));
-        Entry {
-            token,
-            refresh_at: refresh_at.max(floor),
-            expires_at: expires_at.max(floor),
-        }
+        Entry::new(token, refresh_at.max(floor), expires_at.max(floor))
     }
 }
 
