@@ -1265,13 +1265,14 @@ const TARGETS: [Target; 6] = [
         target: ">= 2.5",
         met: |r| r >= 2.5,
     },
+    // Without contention there is no target (the 2.5x is about 2 threads); shown for context.
     Target {
         label: "(b) tokio RwLock / async path (cache_dyn)",
         threads: 1,
         num: Variant::TokioRwLock,
         den: Variant::CacheDyn,
-        target: ">= 2.5",
-        met: |r| r >= 2.5,
+        target: "",
+        met: |_| true,
     },
     Target {
         label: "sync accessor (cache_sync) / floor",
@@ -1381,11 +1382,14 @@ fn print_summary(quick: &Interleaved, ra: &RaResults) {
             .map(|(n, d)| n / d);
         match by_round {
             Some((ratio, rounds)) => {
-                let verdict = if (t.met)(ratio) { "met" } else { "MISSED" };
+                let verdict = match (t.target, (t.met)(ratio)) {
+                    ("", _) => "no target (context only)".to_owned(),
+                    (target, true) => format!("target {target} met"),
+                    (target, false) => format!("target {target} MISSED"),
+                };
                 let _ = writeln!(
                     out,
-                    "  {label:<56} {ratio:>6.2}  target {} {verdict:<6} [{}] ({rounds} rounds)",
-                    t.target,
+                    "  {label:<56} {ratio:>6.2}  {verdict:<24} [{}] ({rounds} rounds)",
                     by_criterion.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}"))
                 );
             }
