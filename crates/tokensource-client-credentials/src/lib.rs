@@ -61,6 +61,7 @@ mod source;
 mod transport;
 
 pub use config::{AuthStyle, ClientCredentialsBuilder};
+pub use response::parse_token_response;
 pub use source::ClientCredentialsTokenSource;
 
 /// The provider name that errors from this crate carry.

@@ -132,6 +132,51 @@ fn describe_token_type(token_type: &BasicTokenType) -> String {
     }
 }
 
+/// Parses the body of a successful (2xx) reply from an RFC 6749 token endpoint into a [`Token`],
+/// exactly as [`ClientCredentialsTokenSource`](crate::ClientCredentialsTokenSource) does: the
+/// same checks and errors as the source (which hands the body to oauth2, whose parse this
+/// repeats: `serde_path_to_error` over `serde_json`, into the same response type).
+///
+/// `issued_at` is when the request was sent, which the lifetime counts from. The result is either
+/// a valid Bearer token or an [`InvalidResponse`](tokensource_core::ErrorKind::InvalidResponse)
+/// error (as for HTTP 200) saying what was wrong, never quoting a value. Any bytes are accepted
+/// without panicking, which the workspace's property tests and fuzz target check.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokensource_client_credentials::parse_token_response;
+///
+/// let body = br#"{"access_token": "t0k3n", "token_type": "bearer", "expires_in": 3600, "scope": "read"}"#;
+/// let token = parse_token_response(body, SystemTime::now())?;
+/// assert_eq!(token.expose_secret(), "t0k3n");
+/// assert_eq!(token.lifetime(), Some(Duration::from_secs(3600)));
+/// assert_eq!(token.scopes(), ["read"]);
+///
+/// let error = parse_token_response(br#"{"access_token": "t0k3n"}"#, SystemTime::now()).unwrap_err();
+/// assert_eq!(error.kind(), tokensource_core::ErrorKind::InvalidResponse);
+/// # Ok::<(), tokensource_core::Error>(())
+/// ```
+pub fn parse_token_response(body: &[u8], issued_at: SystemTime) -> Result<Token, Error> {
+    const STATUS: u16 = 200;
+    // What the transport answers before oauth2 sees the body: an empty body, or one that is not
+    // exactly one JSON text, is refused.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid_response(PROVIDER, "the body is empty").with_status(STATUS));
+    }
+    parse_json::<serde::de::IgnoredAny>(PROVIDER, STATUS, body)?;
+    // What oauth2 does with a 200 (its `endpoint_response`), then what the source does with
+    // oauth2's answer.
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, TokenReply>(&mut deserializer) {
+        Ok(reply) => reply.into_token(STATUS, issued_at),
+        Err(error) => {
+            let error: RequestTokenError<Error, BasicErrorResponse> =
+                RequestTokenError::Parse(error, body.to_vec());
+            Err(map_error(error, Some(STATUS), &[]))
+        }
+    }
+}
+
 /// oauth2's error for the token request, as the one [`Error`] a caller branches on.
 ///
 /// `status` is the status of the reply oauth2 judged (see the transport); `secrets` are blanked
@@ -318,5 +363,101 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidResponse);
         assert!(!error.to_string().contains("Evil"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+    use std::time::UNIX_EPOCH;
+    use tokensource_core::ErrorKind;
+    use tokensource_core::lifetime::MAX_LIFETIME;
+
+    /// A JSON value of any type, for the fields the parser reads.
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+            prop_oneof![Just("Bearer"), Just("bearer"), Just("mac")].prop_map(Value::from),
+            prop::collection::vec(".{0,8}".prop_map(Value::from), 0..3).prop_map(Value::from),
+            Just(serde_json::json!({"nested": true})),
+        ]
+    }
+
+    fn any_field() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just("access_token"),
+            Just("token_type"),
+            Just("expires_in"),
+            Just("refresh_token"),
+            Just("scope"),
+            Just("error"),
+            Just("error_description"),
+        ]
+    }
+
+    /// Either a token or an invalid response that carries no value of the body; never a panic.
+    fn check(body: &[u8]) {
+        if let Err(e) = parse_token_response(body, SystemTime::now()) {
+            assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{e}");
+            assert_eq!(e.status(), Some(200));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            check(&body);
+        }
+
+        #[test]
+        fn arbitrary_objects_never_panic(fields in prop::collection::vec((any_field(), any_value()), 0..7)) {
+            let object: Map<String, Value> =
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            check(Value::Object(object).to_string().as_bytes());
+        }
+
+        /// A valid RFC 6749 5.1 response gives back its token, lifetime (clamped to a year),
+        /// refresh token and scopes.
+        #[test]
+        fn valid_responses_round_trip(
+            secret in "[!-~]{1,200}",
+            lifetime_secs in proptest::option::of(prop_oneof![0u64..200_000, any::<u64>()]),
+            token_type in prop_oneof![Just("Bearer"), Just("bearer"), Just("BEARER")],
+            refresh in proptest::option::of("[!-~]{1,40}"),
+            scopes in prop::collection::vec("[!#-\\[\\]-~]{1,12}", 0..4),
+        ) {
+            let mut body = serde_json::json!({ "access_token": secret, "token_type": token_type });
+            if let Some(secs) = lifetime_secs {
+                body["expires_in"] = Value::from(secs);
+            }
+            if let Some(refresh) = &refresh {
+                body["refresh_token"] = Value::from(refresh.as_str());
+            }
+            if !scopes.is_empty() {
+                body["scope"] = Value::from(scopes.join(" "));
+            }
+            let issued_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let token = parse_token_response(body.to_string().as_bytes(), issued_at)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(token.expose_secret(), secret.as_str());
+            prop_assert_eq!(token.token_type(), "Bearer");
+            prop_assert_eq!(token.issued_at(), issued_at);
+            prop_assert_eq!(
+                token.lifetime(),
+                lifetime_secs.map(|s| Duration::from_secs(s).min(MAX_LIFETIME))
+            );
+            prop_assert_eq!(
+                token.refresh_token().map(secrecy::ExposeSecret::expose_secret),
+                refresh.as_deref()
+            );
+            prop_assert_eq!(token.scopes(), scopes.as_slice());
+        }
     }
 }

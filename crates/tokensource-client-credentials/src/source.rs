@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::SystemTime;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
@@ -128,10 +130,15 @@ impl ClientCredentialsTokenSource {
             request = request.add_extra_param(name.as_str(), value.as_str());
         }
 
-        // A server that echoes the request could quote the secret raw or form-encoded.
+        // A server that echoes the request could quote the secret raw or form-encoded, or the
+        // `Authorization: Basic` credentials (base64 of the form-encoded id and secret, as
+        // oauth2 sends them): each is blanked out of what the server writes.
         let encoded_secret: String =
             url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        let secrets = [secret, encoded_secret.as_str()];
+        let encoded_id: String =
+            url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+        let basic = STANDARD.encode(format!("{encoded_id}:{encoded_secret}"));
+        let secrets = [secret, encoded_secret.as_str(), basic.as_str()];
         let transport = EndpointClient::new(&self.endpoint, &secrets);
         // The lifetime counts from before the request, so the token never outlives its claim.
         let issued_at = SystemTime::now();

@@ -48,6 +48,7 @@
 mod response;
 mod source;
 
+pub use response::parse_token_response;
 pub use source::{DEFAULT_TOKEN_URL, NoyoBuilder, NoyoTokenSource};
 pub use tokensource_http::HttpOptions;
 

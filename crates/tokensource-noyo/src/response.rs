@@ -8,6 +8,34 @@ use tokensource_core::{Error, Token};
 
 use crate::PROVIDER;
 
+/// Parses the body of a successful (2xx) reply from Noyo's token endpoint into a [`Token`],
+/// exactly as [`NoyoTokenSource`](crate::NoyoTokenSource) does: `access_token`, `expires_in` in
+/// **milliseconds**, and `token_type` (Bearer, any case, or absent).
+///
+/// `issued_at` is when the request was sent, which the lifetime counts from. The result is either
+/// a valid token or an [`InvalidResponse`](tokensource_core::ErrorKind::InvalidResponse) error
+/// (as for HTTP 200) naming the field that was wrong, never quoting a value. Any bytes are
+/// accepted without panicking, which the crate's property tests and the workspace's fuzz target
+/// check. Unlike the source, this function knows no client secret to redact from a server's
+/// error message.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokensource_noyo::parse_token_response;
+///
+/// let body = br#"{"access_token": "t0k3n", "expires_in": 600000, "token_type": "Bearer"}"#;
+/// let token = parse_token_response(body, SystemTime::now())?;
+/// assert_eq!(token.expose_secret(), "t0k3n");
+/// assert_eq!(token.lifetime(), Some(Duration::from_secs(600)));
+///
+/// let error = parse_token_response(br#"{"access_token": "a b"}"#, SystemTime::now()).unwrap_err();
+/// assert_eq!(error.kind(), tokensource_core::ErrorKind::InvalidResponse);
+/// # Ok::<(), tokensource_core::Error>(())
+/// ```
+pub fn parse_token_response(body: &[u8], issued_at: SystemTime) -> Result<Token, Error> {
+    parse_token(body, 200, issued_at, |message| message)
+}
+
 /// Parses a successful (2xx) token response, `{"access_token", "expires_in", "token_type"}`, with
 /// `expires_in` in milliseconds. `issued_at` is when the request was sent; `redact` cleans
 /// server-written text of secrets. Error details name the field and never quote a value.
@@ -166,6 +194,41 @@ mod never_panics {
             let object: serde_json::Map<String, Value> =
                 fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             check(Value::Object(object).to_string().as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::{Duration, UNIX_EPOCH};
+    use tokensource_core::lifetime::MAX_LIFETIME;
+
+    proptest! {
+        /// A valid response gives back its token and its lifetime in milliseconds (clamped to a
+        /// year), whatever the case of `token_type` and whether it is there.
+        #[test]
+        fn valid_responses_round_trip(
+            secret in "[!-~]{1,200}",
+            lifetime_ms in prop_oneof![0u64..10_000_000, any::<u64>()],
+            token_type in proptest::option::of(prop_oneof![Just("Bearer"), Just("bearer"), Just("BEARER")]),
+        ) {
+            let mut body = serde_json::json!({ "access_token": secret, "expires_in": lifetime_ms });
+            if let Some(token_type) = token_type {
+                body["token_type"] = Value::from(token_type);
+            }
+            let issued_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let token = parse_token_response(body.to_string().as_bytes(), issued_at)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(token.expose_secret(), secret.as_str());
+            prop_assert_eq!(token.token_type(), "Bearer");
+            prop_assert_eq!(token.issued_at(), issued_at);
+            // Milliseconds become seconds through an f64, exact to well under a microsecond.
+            let expected = Duration::from_millis(lifetime_ms).min(MAX_LIFETIME);
+            let lifetime = token.lifetime().unwrap_or_default();
+            let error = lifetime.abs_diff(expected);
+            prop_assert!(error < Duration::from_micros(1), "{lifetime:?} != {expected:?}");
         }
     }
 }

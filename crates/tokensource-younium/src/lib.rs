@@ -61,6 +61,7 @@ mod response;
 mod source;
 
 pub use environment::{YouniumAuthVersion, YouniumEnvironment};
+pub use response::parse_token_response;
 pub use source::{API_VERSION, LEGAL_ENTITY, YouniumBuilder, YouniumTokenSource};
 pub use tokensource_http::HttpOptions;
 

@@ -76,6 +76,48 @@ impl Context<'_> {
     }
 }
 
+/// Parses the body of a successful (2xx) reply from Younium's token endpoint into a [`Token`],
+/// exactly as [`YouniumTokenSource`](crate::YouniumTokenSource) does.
+///
+/// `version` says which casing to prefer (either is accepted); `issued_at` is when the request
+/// was sent, which the lifetime counts from. The result is either a valid token or an
+/// [`InvalidResponse`](tokensource_core::ErrorKind::InvalidResponse) error (as for HTTP 200)
+/// naming the field that was wrong, never quoting a value. Any bytes are accepted without
+/// panicking, which the crate's property tests and the workspace's fuzz target check.
+///
+/// A `200` whose body is an error message carries that message as the error's provider message;
+/// unlike the source, this function knows no client secret to redact from it.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tokensource_younium::{parse_token_response, YouniumAuthVersion};
+///
+/// let body = br#"{"accessToken": "a.b.c", "expiresIn": 86400, "refreshToken": "r"}"#;
+/// let token = parse_token_response(body, YouniumAuthVersion::V1, SystemTime::now())?;
+/// assert_eq!(token.expose_secret(), "a.b.c");
+/// assert_eq!(token.lifetime(), Some(Duration::from_secs(86400)));
+///
+/// let error = parse_token_response(b"<html>", YouniumAuthVersion::V2, SystemTime::now()).unwrap_err();
+/// assert_eq!(error.kind(), tokensource_core::ErrorKind::InvalidResponse);
+/// # Ok::<(), tokensource_core::Error>(())
+/// ```
+pub fn parse_token_response(
+    body: &[u8],
+    version: YouniumAuthVersion,
+    issued_at: SystemTime,
+) -> Result<Token, Error> {
+    let unchanged = |message: String| message;
+    parse_token(
+        body,
+        &Context {
+            status: 200,
+            version,
+            issued_at,
+            redact: &unchanged,
+        },
+    )
+}
+
 /// Parses a successful (2xx) token response into a [`Token`].
 ///
 /// Error details name the field that was wrong and never quote a value.
@@ -346,6 +388,76 @@ mod never_panics {
         fn arbitrary_objects(fields in prop::collection::vec((any_field(), any_value()), 0..6)) {
             let object: Map<String, Value> = fields.into_iter().collect();
             check(Value::Object(object).to_string().as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::{Duration, UNIX_EPOCH};
+    use tokensource_core::lifetime::MAX_LIFETIME;
+
+    fn any_version() -> impl Strategy<Value = YouniumAuthVersion> {
+        prop_oneof![Just(YouniumAuthVersion::V1), Just(YouniumAuthVersion::V2)]
+    }
+
+    /// The response's field names in one casing: camelCase (v1) or snake_case (v2).
+    fn names(snake: bool) -> [&'static str; 3] {
+        let pick = |f: Field| if snake { f.snake } else { f.camel };
+        [pick(ACCESS_TOKEN), pick(EXPIRES_IN), pick(REFRESH_TOKEN)]
+    }
+
+    proptest! {
+        /// A valid response, in either casing whatever the version, gives back its token, its
+        /// lifetime (clamped to a year) and its refresh token.
+        #[test]
+        fn valid_responses_round_trip(
+            version in any_version(),
+            snake in any::<bool>(),
+            secret in "[!-~]{1,200}",
+            lifetime_secs in prop_oneof![0u64..200_000, any::<u64>()],
+            refresh in proptest::option::of("[!-~]{1,40}"),
+        ) {
+            let [access, expires_in, refresh_name] = names(snake);
+            let mut body = serde_json::json!({ access: secret, expires_in: lifetime_secs });
+            if let Some(refresh) = &refresh {
+                body[refresh_name] = Value::from(refresh.as_str());
+            }
+            let issued_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let token = parse_token_response(body.to_string().as_bytes(), version, issued_at)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(token.expose_secret(), secret.as_str());
+            prop_assert_eq!(
+                token.lifetime(),
+                Some(Duration::from_secs(lifetime_secs).min(MAX_LIFETIME))
+            );
+            prop_assert_eq!(token.issued_at(), issued_at);
+            prop_assert_eq!(
+                token.refresh_token().map(secrecy::ExposeSecret::expose_secret),
+                refresh.as_deref()
+            );
+        }
+
+        /// Without `expiresIn`, the `expires` date gives the lifetime, counted from the issue time.
+        #[test]
+        fn expires_dates_round_trip(
+            version in any_version(),
+            secret in "[!-~]{1,64}",
+            issued_secs in 0u64..4_000_000_000,
+            lifetime_secs in 0u64..100_000_000,
+        ) {
+            let issued_at = UNIX_EPOCH + Duration::from_secs(issued_secs);
+            let expires = httpdate::fmt_http_date(issued_at + Duration::from_secs(lifetime_secs));
+            let body = serde_json::json!({ "accessToken": secret, "expires": expires });
+            let token = parse_token_response(body.to_string().as_bytes(), version, issued_at)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(token.expose_secret(), secret.as_str());
+            prop_assert_eq!(
+                token.lifetime(),
+                Some(Duration::from_secs(lifetime_secs).min(MAX_LIFETIME))
+            );
         }
     }
 }

@@ -68,7 +68,7 @@ impl Config {
                     format!(" (line {line})")
                 })
                 .unwrap_or_default();
-            Error::configuration("config", format!("{}{at}", e.message()))
+            Error::configuration("config", format!("{}{at}", without_values(e.message())))
         })?;
         if let Some(default) = &file.default_profile
             && !file.profiles.contains_key(default)
@@ -253,6 +253,31 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A TOML or serde message without the value it quotes: serde words type errors as
+/// `invalid type: string "…", expected a map`, and a value where a table or a number belongs may
+/// be a secret written in the wrong place (a file missing its `[profiles.NAME]` line, say). The
+/// kind of value found, what was expected and the line are kept; the value is not.
+pub(crate) fn without_values(message: &str) -> String {
+    let Some((head, rest)) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (*prefix, rest)))
+    else {
+        return message.to_owned();
+    };
+    // serde's own words come last: `, expected ...` describes the type, never the input.
+    let (found, expected) = match rest.rfind(", expected ") {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    // `string "…"`, `integer `5``, `floating point `1.5``, `map`: the kind is before any quote.
+    let kind = found
+        .split(['"', '`'])
+        .next()
+        .unwrap_or_default()
+        .trim_end();
+    format!("{head}{kind}{expected}")
 }
 
 impl fmt::Debug for Config {

@@ -417,7 +417,10 @@ impl<'a> ProfileSettings<'a> {
         toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| {
-                Error::configuration(format!("profiles.{}", self.name), e.message().to_owned())
+                Error::configuration(
+                    format!("profiles.{}", self.name),
+                    super::without_values(e.message()),
+                )
             })
     }
 

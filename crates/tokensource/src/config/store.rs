@@ -10,7 +10,9 @@ use crate::store::TokenStore;
 use crate::{Error, RefreshPolicy};
 
 /// Where a profile's tokens are cached, as named by `[profiles.NAME.store] kind = ...`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` hides the password of a Redis URL.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreKind {
     /// In this process only (a library user's default).
@@ -25,6 +27,27 @@ pub enum StoreKind {
         /// The server's URL (`redis://...`).
         url: String,
     },
+}
+
+// Not derived: a Redis URL may carry a password (`redis://user:password@host`).
+impl std::fmt::Debug for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreKind::Memory => f.write_str("Memory"),
+            StoreKind::File { dir } => f.debug_struct("File").field("dir", dir).finish(),
+            StoreKind::Redis { url } => {
+                let shown = match url::Url::parse(url) {
+                    Ok(mut parsed) if parsed.password().is_some() => {
+                        let _ = parsed.set_password(Some("redacted"));
+                        parsed.to_string()
+                    }
+                    Ok(parsed) => parsed.to_string(),
+                    Err(_) => "<not a URL>".to_owned(),
+                };
+                f.debug_struct("Redis").field("url", &shown).finish()
+            }
+        }
+    }
 }
 
 /// How profiles are built: the base refresh policy and where tokens are cached by default.

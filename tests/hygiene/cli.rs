@@ -1,0 +1,323 @@
+//! The `tokensource` CLI, run for every exit code with the sentinel secret (literal, from the
+//! environment, from a file) and sentinel tokens: stderr never holds a sentinel, and stdout holds
+//! the token only when `token` or `headers` succeed.
+//!
+//! The binary is the workspace's `target/<profile>/tokensource` (`cargo test --workspace` builds
+//! it); it is built first if it is not there, and `TOKENSOURCE_CLI` names another.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+use serde_json::json;
+use tokensource_testkit::{Fault, MockServer, OAuth2Mock, RawResponse};
+
+use crate::sentinel::{
+    CLIENT_ID, REFRESH, SECRET, TOKEN, basic_credentials, forbidden_in, form_encoded_secret,
+};
+
+const SECRET_VAR: &str = "TOKENSOURCE_HYGIENE_SECRET";
+
+/// The CLI binary, built first if it is missing or older than a source it is built from.
+fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TOKENSOURCE_CLI") {
+        return path.into();
+    }
+    // This test runs as target/<profile>/deps/hygiene-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let binary = profile_dir.join(format!("tokensource{}", std::env::consts::EXE_SUFFIX));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
+    let stale = built.is_none_or(|built| newest_source(&workspace.join("crates")) > built)
+        || built.is_none_or(|built| newest_source(&workspace.join("Cargo.lock")) > built);
+    if stale {
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "tokensource-cli",
+                "--bin",
+                "tokensource",
+            ])
+            .current_dir(&workspace)
+            .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap());
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
+        assert!(
+            status.success() && binary.exists(),
+            "could not build the CLI"
+        );
+    }
+    binary
+}
+
+/// The latest modification time of `path` and, for a folder, of the Rust sources and manifests
+/// under it.
+fn newest_source(path: &Path) -> SystemTime {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    if !metadata.is_dir() {
+        return metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| {
+            p.is_dir() && !p.ends_with("node_modules") && !p.ends_with("tests")
+                || p.extension().is_some_and(|e| e == "rs" || e == "toml")
+        })
+        .map(|p| newest_source(&p))
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// A folder with a configuration file, a secret file and a home, and runs of the CLI in it.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tokensource.toml"), config).unwrap();
+        std::fs::write(dir.path().join("secret.txt"), format!("{SECRET}\n")).unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        Setup { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let config = self.dir.path().join("tokensource.toml");
+        let cache = self.dir.path().join("cache");
+        let mut command = Command::new(binary());
+        command.args(args).arg("--config").arg(&config);
+        if args[0] != "check-config" {
+            command.arg("--cache-dir").arg(&cache);
+        }
+        command
+            .current_dir(self.dir.path().join("home"))
+            .env_remove("TOKENSOURCE_CONFIG")
+            .env_remove("TOKENSOURCE_PROFILE")
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CACHE_HOME", self.dir.path().join("home/.cache"))
+            .env(SECRET_VAR, SECRET)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap()
+    }
+}
+
+/// The profile `p` for `url`, with the secret written as `secret` (a TOML value).
+fn profile(url: &str, secret: &str, extra: &str) -> String {
+    format!(
+        "[profiles.p]\nprovider = \"client-credentials\"\ntoken_url = \"{url}\"\n\
+         client_id = \"{CLIENT_ID}\"\nclient_secret = {secret}\ntimeout_secs = 5\n{extra}\n"
+    )
+}
+
+/// The three ways to write the secret.
+fn secret_values() -> [String; 3] {
+    [
+        toml::Value::String(SECRET.to_owned()).to_string(),
+        format!("{{ env = \"{SECRET_VAR}\" }}"),
+        "{ file = \"secret.txt\" }".to_owned(),
+    ]
+}
+
+/// Checks one run: its exit code, and that only a successful `token`/`headers` prints the token.
+fn check(what: &str, args: &[&str], output: &Output, code: i32, tokens: &[String]) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what}: {args:?}: stderr {stderr}"
+    );
+    if let Some(found) = forbidden_in(&stderr, tokens) {
+        panic!("{what}: {args:?}: stderr holds {found:?}: {stderr}");
+    }
+    let may_print_token = code == 0 && matches!(args[0], "token" | "headers");
+    if may_print_token {
+        // Only the token: not the secret, nor the refresh token.
+        let without_token = stdout.replace(TOKEN, "<token>");
+        let without_token = tokens
+            .iter()
+            .fold(without_token, |s, t| s.replace(t.as_str(), "<token>"));
+        if let Some(found) = forbidden_in(&without_token, &[]) {
+            panic!("{what}: {args:?}: stdout holds {found:?}: {stdout}");
+        }
+    } else if let Some(found) = forbidden_in(&stdout, tokens) {
+        panic!("{what}: {args:?}: stdout holds {found:?}: {stdout}");
+    }
+}
+
+const COMMANDS: [&[&str]; 4] = [
+    &["token"],
+    &["token", "--json"],
+    &["headers"],
+    &["check-config"],
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_exit_code() {
+    let server = MockServer::oauth2(OAuth2Mock::new(CLIENT_ID, SECRET))
+        .start()
+        .await;
+    let url = server.token_url();
+    let run = |setup: Setup, args: Vec<&'static str>| {
+        tokio::task::spawn_blocking(move || {
+            let output = setup.run(&args);
+            (setup, args, output)
+        })
+    };
+
+    // 0: success, with the mock's tokens and then the sentinel token, each way of giving the secret.
+    for secret in secret_values() {
+        for sentinel_token in [false, true] {
+            server.clear_faults();
+            if sentinel_token {
+                server.fail_always(RawResponse::new(200).json(&json!({
+                    "access_token": TOKEN, "refresh_token": REFRESH, "token_type": "Bearer", "expires_in": 3600
+                })));
+            }
+            for args in COMMANDS {
+                let setup = Setup::new(&profile(&url, &secret, ""));
+                let (_, args, output) = run(setup, args.to_vec()).await.unwrap();
+                let issued: Vec<String> = server.last_token().into_iter().collect();
+                check("success", &args, &output, 0, &issued);
+            }
+        }
+    }
+
+    // 2: configuration errors around the secret, for every command.
+    let dir_secret = format!("{{ file = \"{}\" }}", "no-such-secret.txt");
+    let configs = [
+        profile(&url, &format!("\"{SECRET}"), ""),
+        profile(&url, SECRET, ""),
+        profile(
+            &url,
+            &toml::Value::String(format!("{SECRET}\n")).to_string(),
+            "",
+        ),
+        profile(
+            &url,
+            &toml::Value::String(SECRET.to_owned()).to_string(),
+            &format!("colour = \"{SECRET}\""),
+        ),
+        profile(&url, &dir_secret, ""),
+        format!("[profiles]\nclient_secret = \"{SECRET}\"\n"),
+        profile(
+            &url,
+            &toml::Value::String(SECRET.to_owned()).to_string(),
+            &format!("store = {{ kind = \"redis\", url = \"http://u:{SECRET}@127.0.0.1:1\" }}"),
+        ),
+        profile(
+            "http://auth.example.com/token",
+            &toml::Value::String(SECRET.to_owned()).to_string(),
+            "",
+        ),
+    ];
+    for config in configs {
+        for args in COMMANDS {
+            let (_, args, output) = run(Setup::new(&config), args.to_vec()).await.unwrap();
+            check("configuration error", &args, &output, 2, &[]);
+        }
+    }
+    let setup = Setup::new(&profile(&url, &secret_values()[1], ""));
+    let (_, args, output) = run(setup, vec!["token", "--profile", "nope"])
+        .await
+        .unwrap();
+    check("unknown profile", &args, &output, 2, &[]);
+
+    // 3: rejected, by servers echoing every form of the secret.
+    // Every form the client-credentials provider sends the secret in (RFC 6749 Basic by default).
+    let [_, rfc_basic] = basic_credentials();
+    for form in [
+        SECRET.to_owned(),
+        form_encoded_secret(),
+        rfc_basic.clone(),
+        format!("Basic {rfc_basic}"),
+    ] {
+        for status in [400, 401, 403] {
+            server.clear_faults();
+            server.fail_always(RawResponse::new(status).json(&json!({
+                "error": "invalid_client",
+                "error_description": format!("the secret {form} is wrong"),
+            })));
+            for args in [&["token"][..], &["headers"]] {
+                let setup = Setup::new(&profile(&url, &secret_values()[1], ""));
+                let (_, args, output) = run(setup, args.to_vec()).await.unwrap();
+                check("rejected", &args, &output, 3, &[]);
+            }
+        }
+    }
+    server.clear_faults();
+    server.fail_always(Fault::RejectCredentials);
+    let (_, args, output) = run(
+        Setup::new(&profile(&url, &secret_values()[0], "")),
+        vec!["token"],
+    )
+    .await
+    .unwrap();
+    check("rejected", &args, &output, 3, &[]);
+
+    // 4: unavailable, with a body echoing the secret and the token.
+    server.clear_faults();
+    server.fail_always(RawResponse::new(503).body(format!("<html>{SECRET} {TOKEN}</html>")));
+    let (_, args, output) = run(
+        Setup::new(&profile(&url, &secret_values()[2], "")),
+        vec!["headers"],
+    )
+    .await
+    .unwrap();
+    check("unavailable", &args, &output, 4, &[]);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!(
+            "http://127.0.0.1:{}/token",
+            listener.local_addr().unwrap().port()
+        )
+    };
+    let (_, args, output) = run(
+        Setup::new(&profile(&closed, &secret_values()[0], "")),
+        vec!["token"],
+    )
+    .await
+    .unwrap();
+    check("connection refused", &args, &output, 4, &[]);
+
+    // 5: invalid responses holding the token.
+    let invalid = [
+        RawResponse::new(200).json(
+            &json!({"access_token": format!("{TOKEN}\r\nX-Injected: 1"), "token_type": "Bearer"}),
+        ),
+        RawResponse::new(200).json(&json!({"access_token": [TOKEN], "token_type": "Bearer"})),
+        RawResponse::new(200)
+            .json(&json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": TOKEN})),
+        RawResponse::new(200).json(
+            &json!({"access_token": TOKEN, "token_type": "Bearer", "refresh_token": [REFRESH]}),
+        ),
+        RawResponse::new(200)
+            .header("content-type", "text/html")
+            .body(format!("<html>{TOKEN}</html>")),
+        RawResponse::new(200).body(format!("{{\"access_token\": \"{TOKEN}\"")),
+        RawResponse::new(302).header("location", format!("https://elsewhere.example/?t={TOKEN}")),
+    ];
+    for reply in invalid {
+        server.clear_faults();
+        server.fail_always(reply);
+        for args in [&["token"][..], &["token", "--json"], &["headers"]] {
+            let setup = Setup::new(&profile(&url, &secret_values()[1], ""));
+            let (_, args, output) = run(setup, args.to_vec()).await.unwrap();
+            check("invalid response", &args, &output, 5, &[]);
+        }
+    }
+}
