@@ -261,3 +261,42 @@ async fn profiles_of_one_client_with_different_scopes_do_not_share_a_token() {
     assert_eq!(again.success(), reader.success());
     assert_eq!(server.token_hits(), 2);
 }
+
+/// The Redis URL for the fleet test: `None` (skip) outside CI, a failure in CI.
+fn redis_url() -> Option<String> {
+    match std::env::var("TOKENSOURCE_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("TOKENSOURCE_TEST_REDIS_URL must be set in CI")
+        }
+        Err(_) => {
+            eprintln!("skipped: set TOKENSOURCE_TEST_REDIS_URL to run the Redis store test");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runs_on_one_redis_store_fetch_once() {
+    let Some(redis) = redis_url() else { return };
+    let server = oauth2_server().await;
+    // A slow answer, so that every run is waiting while one of them fetches.
+    server.fail_next(Fault::Slow(Duration::from_millis(300)));
+    let setup = Setup::new(&oauth2_profile(
+        "fleet",
+        &server.token_url(),
+        &format!("[profiles.fleet.store]\nkind = \"redis\"\nurl = \"{redis}\""),
+    ));
+    let config = setup.config();
+    // --no-cache would disable the shared store too; the disk cache is not used with a store table.
+    let runs = setup
+        .run_together(6, &["token", "--config", path_str(&config)])
+        .await;
+    let token = format!("{}\n", server.last_token().unwrap());
+    for run in &runs {
+        assert_eq!(run.success(), token);
+    }
+    assert_eq!(server.token_hits(), 1, "{runs:#?}");
+    assert!(token_files(&setup.cache_dir()).is_empty());
+    assert!(token_files(&setup.user_cache_dir()).is_empty());
+}
