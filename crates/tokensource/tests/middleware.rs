@@ -1,11 +1,12 @@
 //! The reqwest middleware over real loopback HTTP (wiremock).
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokensource::middleware::{AuthMiddleware, ConfigError, token_error};
-use tokensource::reqwest::header::{HeaderMap, HeaderValue};
 use tokensource::reqwest::{Body, Client, StatusCode};
 use tokensource::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tokensource::{
@@ -15,31 +16,7 @@ use tokensource::{
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A cached source whose fetches yield `token-0`, `token-1`, ... and are counted.
-fn counting_source() -> (Arc<dyn TokenSource>, Arc<AtomicUsize>) {
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&fetches);
-    let source = from_fn("test", move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        async move {
-            Token::builder(format!("token-{n}"))
-                .expires_in(Duration::from_secs(3600))
-                .build()
-                .map_err(|e| Error::invalid_response("test", e.to_string()))
-        }
-    });
-    let cached = CachedTokenSource::builder(source)
-        .policy(RefreshPolicy::default().with_min_interval(Duration::ZERO))
-        .build();
-    (Arc::new(cached), fetches)
-}
-
-fn extra_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert("legal-entity", HeaderValue::from_static("entity-secret-42"));
-    headers.insert("api-version", HeaderValue::from_static("2.1"));
-    headers
-}
+use support::{counting_source, extra_headers, header_str, requests};
 
 fn client_for(source: Arc<dyn TokenSource>, origin: &str) -> ClientWithMiddleware {
     let auth = AuthMiddleware::builder(source)
@@ -49,14 +26,6 @@ fn client_for(source: Arc<dyn TokenSource>, origin: &str) -> ClientWithMiddlewar
         .build()
         .unwrap();
     ClientBuilder::new(Client::new()).with(auth).build()
-}
-
-async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
-    server.received_requests().await.unwrap()
-}
-
-fn header_str<'a>(request: &'a wiremock::Request, name: &str) -> Option<&'a str> {
-    request.headers.get(name).map(|v| v.to_str().unwrap())
 }
 
 #[tokio::test]

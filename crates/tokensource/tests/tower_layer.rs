@@ -1,47 +1,22 @@
 //! The tower layer over real loopback HTTP (wiremock), with reqwest as the inner HTTP client.
 
+mod support;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::{Request, Response, StatusCode, Uri};
 use tokensource::reqwest;
 use tokensource::tower::{AuthLayer, AuthService, ConfigError, NoReplay};
-use tokensource::{
-    BoxError, CachedTokenSource, Error, ErrorKind, RefreshPolicy, Token, TokenSource, from_fn,
-};
+use tokensource::{BoxError, Error, ErrorKind, Token, TokenSource, from_fn};
 use tower::{Layer, Service, ServiceExt};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A cached source whose fetches yield `token-0`, `token-1`, ... and are counted.
-fn counting_source() -> (Arc<dyn TokenSource>, Arc<AtomicUsize>) {
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&fetches);
-    let source = from_fn("test", move || {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        async move {
-            Token::builder(format!("token-{n}"))
-                .expires_in(Duration::from_secs(3600))
-                .build()
-                .map_err(|e| Error::invalid_response("test", e.to_string()))
-        }
-    });
-    let cached = CachedTokenSource::builder(source)
-        .policy(RefreshPolicy::default().with_min_interval(Duration::ZERO))
-        .build();
-    (Arc::new(cached), fetches)
-}
-
-fn extra_headers() -> http::HeaderMap {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("legal-entity", "entity-secret-42".parse().unwrap());
-    headers.insert("api-version", "2.1".parse().unwrap());
-    headers
-}
+use support::{counting_source, extra_headers, header_str, requests};
 
 /// An HTTP client as a tower service: reqwest behind `http::Request`/`http::Response`, checked
 /// to be driven by the book (`poll_ready` before each `call`, on the same instance).
@@ -105,14 +80,6 @@ where
 
 fn get(uri: impl AsRef<str>) -> Request<String> {
     Request::get(uri.as_ref()).body(String::new()).unwrap()
-}
-
-async fn requests(server: &MockServer) -> Vec<wiremock::Request> {
-    server.received_requests().await.unwrap()
-}
-
-fn header_str<'a>(request: &'a wiremock::Request, name: &str) -> Option<&'a str> {
-    request.headers.get(name).map(|v| v.to_str().unwrap())
 }
 
 #[tokio::test]
