@@ -17,6 +17,12 @@ fn token_path(store: &FileStore, key: &str) -> PathBuf {
     store.files(key).token
 }
 
+/// Taken for writing by the one test that spawns a child process, for reading by the tests whose
+/// locks must be released the moment a file closes: between fork and exec a child shares every
+/// open descriptor, and with it any `flock` held on it, so a lease released then would still look
+/// held for a moment.
+static NO_FORK: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -25,6 +31,7 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn round_trip_between_stores_with_private_files() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("a").join("tokens");
     let store = FileStore::new(&dir).unwrap();
@@ -69,6 +76,7 @@ fn a_file_in_the_way_is_an_error() {
 
 #[tokio::test]
 async fn put_keeps_the_later_expiring_token() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let store = FileStore::new(root.path()).unwrap();
     store.put("k", &token("long", 3600)).await.unwrap();
@@ -92,6 +100,7 @@ async fn put_keeps_the_later_expiring_token() {
 
 #[tokio::test]
 async fn remove_deletes_only_the_given_token() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let store = FileStore::new(root.path()).unwrap();
     store.put("k", &token("current", 3600)).await.unwrap();
@@ -106,6 +115,7 @@ async fn remove_deletes_only_the_given_token() {
 
 #[tokio::test]
 async fn untrusted_files_read_as_absent_and_are_replaced() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let store = FileStore::new(root.path()).unwrap();
     let path = token_path(&store, "k");
@@ -167,6 +177,7 @@ fn write_private(path: &Path, bytes: &[u8]) {
 
 #[tokio::test]
 async fn odd_keys_stay_inside_the_folder() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("tokens");
     let store = FileStore::new(&dir).unwrap();
@@ -187,6 +198,7 @@ async fn odd_keys_stay_inside_the_folder() {
 
 #[tokio::test]
 async fn one_lease_holder_per_key_across_stores() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let a = FileStore::new(root.path()).unwrap();
     let b = FileStore::new(root.path()).unwrap();
@@ -211,6 +223,7 @@ async fn one_lease_holder_per_key_across_stores() {
 
 #[tokio::test]
 async fn a_dropped_store_loses_its_lease() {
+    let _no_fork = NO_FORK.read().await;
     let root = tempfile::tempdir().unwrap();
     let a = FileStore::new(root.path()).unwrap();
     let b = FileStore::new(root.path()).unwrap();
@@ -240,6 +253,7 @@ async fn lease_holder_process() {
 
 #[tokio::test]
 async fn a_dead_process_loses_its_lease() {
+    let _forking = NO_FORK.write().await;
     use std::io::BufRead;
 
     let root = tempfile::tempdir().unwrap();
@@ -279,6 +293,7 @@ async fn a_dead_process_loses_its_lease() {
 
 #[tokio::test]
 async fn a_token_published_since_get_refuses_the_lease() {
+    let _no_fork = NO_FORK.read().await;
     // The refresh race: this process read no token, another fetched, stored it and released
     // its lease, and only then did this process ask for the lease. It should read the new
     // token instead of fetching a second one.
@@ -302,6 +317,7 @@ async fn a_token_published_since_get_refuses_the_lease() {
 
 #[test]
 fn works_without_a_tokio_runtime() {
+    let _no_fork = NO_FORK.blocking_read();
     let root = tempfile::tempdir().unwrap();
     let store = FileStore::new(root.path()).unwrap();
     block_on_without_tokio(store.put("k", &token("abc", 60))).unwrap();
@@ -328,6 +344,7 @@ fn block_on_without_tokio<F: std::future::Future>(future: F) -> F::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caches_over_one_folder_fetch_once() {
+    let _no_fork = NO_FORK.read().await;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use crate::{CachedTokenSource, Error, TokenSource, from_fn};
