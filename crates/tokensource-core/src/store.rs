@@ -75,14 +75,25 @@ impl fmt::Debug for Lease {
 /// A place where tokens are shared between processes.
 ///
 /// # Contract
-/// - `key` identifies one credential (provider, endpoint, client id); it is never the secret.
+/// - `key` identifies one credential (provider, endpoint, client id, requested scopes); it is
+///   never the secret.
 /// - [`get`](TokenStore::get) returns `Ok(None)` for an absent, corrupt, foreign or undecryptable
 ///   value: such a value is never trusted, and the next [`put`](TokenStore::put) overwrites it.
-/// - [`put`](TokenStore::put) keeps whichever of the stored and the given token expires later.
+/// - [`put`](TokenStore::put) keeps whichever of the stored and the given token expires later
+///   (a token of unknown expiry counts as expiring [`DEFAULT_LIFETIME`] after its issue time,
+///   so a fresh token always replaces it).
 /// - [`try_lease`](TokenStore::try_lease) is atomic across processes: at most one holder per key
-///   until the lease is released or its `ttl` passes (so a holder that dies is replaced).
-/// - [`wait_for_change`](TokenStore::wait_for_change) returns when the key may have changed or
-///   after `timeout`; spurious returns are fine, the cache re-reads.
+///   until the lease is released or its `ttl` passes (so a holder that dies is replaced);
+///   [`renew`](TokenStore::renew) extends a lease its holder still has.
+/// - [`record_failure`](TokenStore::record_failure) and [`failure`](TokenStore::failure) share
+///   the last failed fetch and the time of the next allowed attempt, so that a fleet backs off as
+///   one client. Stores that cannot share it keep the defaults (nothing shared).
+/// - [`change_cursor`](TokenStore::change_cursor) and
+///   [`wait_for_change`](TokenStore::wait_for_change): a waiter takes a cursor *before* reading
+///   the store, then waits; the wait returns when the key may have changed since the cursor was
+///   taken, or after `timeout`. Spurious returns are fine (the cache re-reads). A store without
+///   notifications returns a polling cursor, and the wait then simply sleeps `timeout`: the
+///   cache chooses growing, jittered timeouts.
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// The token stored under `key`, if there is a trustworthy one.
@@ -98,29 +109,283 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// someone else holds it.
     async fn try_lease(&self, key: &str, ttl: Duration) -> Result<Option<Lease>, StoreError>;
 
-    /// Releases `lease` if it is still held (compare and delete).
+    /// Releases `lease` if it is still held (compare and delete), and wakes the key's waiters.
     async fn release(&self, key: &str, lease: &Lease) -> Result<(), StoreError>;
 
-    /// Waits until the token under `key` may have changed, at most `timeout`. The default polls:
-    /// it sleeps for the shorter of `timeout` and 50 ms.
-    async fn wait_for_change(&self, key: &str, timeout: Duration) -> Result<(), StoreError> {
+    /// Extends `lease` to `ttl` from now if it is still held: `Ok(false)` when it was lost. The
+    /// holder renews while its fetch runs, so a slow fetch is not mistaken for a dead holder.
+    /// The default does nothing (for stores whose leases do not expire while held).
+    async fn renew(&self, key: &str, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let _ = (key, lease, ttl);
+        Ok(true)
+    }
+
+    /// The fleet's last failed fetch for `key`, if one was recorded and has not expired.
+    async fn failure(&self, key: &str) -> Result<Option<FleetFailure>, StoreError> {
         let _ = key;
-        tokio::time::sleep(timeout.min(Duration::from_millis(50))).await;
+        Ok(None)
+    }
+
+    /// Records a failed fetch for `key`, for the others to honour until
+    /// [`retry_at`](FleetFailure::retry_at). The default shares nothing.
+    async fn record_failure(&self, key: &str, failure: &FleetFailure) -> Result<(), StoreError> {
+        let _ = (key, failure);
+        Ok(())
+    }
+
+    /// A cursor to wait on for changes under `key`; see the trait's contract. The default is a
+    /// polling cursor.
+    fn change_cursor(&self, key: &str) -> ChangeCursor {
+        let _ = key;
+        ChangeCursor::polling()
+    }
+
+    /// Waits until the key may have changed since `cursor` was taken, at most `timeout`.
+    async fn wait_for_change(
+        &self,
+        key: &str,
+        cursor: &mut ChangeCursor,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        let _ = key;
+        cursor.changed(timeout).await;
         Ok(())
     }
 }
 
+/// The lifetime stores assume for a token whose expiry is unknown, when ordering tokens: the
+/// same as [`RefreshPolicy`](crate::RefreshPolicy)'s default.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(600);
+
+/// A failed fetch, shared through a store so that a fleet backs off as one client.
+///
+/// It holds what a caller's [`Error`](crate::Error) needs (kind, provider, status, a message that
+/// never contains a secret) and when the next attempt is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFailure {
+    /// Consecutive failed fetches of the fleet, this one included.
+    pub failures: u32,
+    /// No process fetches before this time (Unix milliseconds).
+    pub retry_at_ms: u64,
+    /// The error's kind, as [`ErrorKind`](crate::ErrorKind)'s stable name.
+    pub kind: String,
+    /// The provider that failed.
+    pub provider: String,
+    /// The HTTP status, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The error's message (sanitized, as every [`Error`](crate::Error) message is).
+    pub message: String,
+}
+
+/// The longest a fleet failure record may be, in bytes, when decoded.
+const MAX_FAILURE_LEN: usize = 4096;
+
+impl FleetFailure {
+    /// The record of `error`, the fleet's `failures`-th consecutive failure, after which nobody
+    /// fetches before `retry_at`.
+    pub fn new(error: &crate::Error, failures: u32, retry_at: SystemTime) -> Self {
+        let mut message = error.to_string();
+        if message.len() > 1024 {
+            let mut end = 1024;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        FleetFailure {
+            failures,
+            retry_at_ms: unix_millis(retry_at),
+            kind: kind_name(error.kind()).to_owned(),
+            provider: error.provider().to_owned(),
+            status: error.status(),
+            message,
+        }
+    }
+
+    /// When the next attempt is allowed.
+    pub fn retry_at(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_millis(self.retry_at_ms))
+            .unwrap_or(SystemTime::UNIX_EPOCH + MAX_LIFETIME)
+    }
+
+    /// The error a caller gets while the fleet backs off.
+    pub fn to_error(&self) -> crate::Error {
+        use crate::{Error, ErrorKind};
+        let provider = self.provider.clone();
+        let detail = format!("{} (as another process sharing the token store found)", self.message);
+        let error = match self.kind() {
+            ErrorKind::CredentialsRejected => {
+                Error::credentials_rejected(provider, self.status.unwrap_or(401), None)
+                    .with_provider_message(&self.message)
+            }
+            ErrorKind::InvalidResponse => Error::invalid_response(provider, detail),
+            ErrorKind::Configuration => Error::configuration(provider, detail),
+            ErrorKind::Unavailable => Error::unavailable(provider, detail),
+            _ => Error::other(provider, detail),
+        };
+        match self.status {
+            Some(status) if self.kind() != ErrorKind::CredentialsRejected => {
+                error.with_status(status)
+            }
+            _ => error,
+        }
+    }
+
+    fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self.kind.as_str() {
+            "rejected" => ErrorKind::CredentialsRejected,
+            "unavailable" => ErrorKind::Unavailable,
+            "invalid" => ErrorKind::InvalidResponse,
+            "configuration" => ErrorKind::Configuration,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// The record as bytes for a store.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing strings and integers into memory cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads what [`encode`](FleetFailure::encode) wrote; `None` for anything else. Never panics.
+    pub fn decode(bytes: &[u8]) -> Option<FleetFailure> {
+        if bytes.len() > MAX_FAILURE_LEN {
+            return None;
+        }
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+fn kind_name(kind: crate::ErrorKind) -> &'static str {
+    use crate::ErrorKind;
+    match kind {
+        ErrorKind::CredentialsRejected => "rejected",
+        ErrorKind::Unavailable => "unavailable",
+        ErrorKind::InvalidResponse => "invalid",
+        ErrorKind::Configuration => "configuration",
+        _ => "other",
+    }
+}
+
+/// What a waiter waits on: a store's change notifications, or nothing (polling).
+///
+/// Take it before reading the store; [`changed`](ChangeCursor::changed) then returns as soon as
+/// the key changed after that, so a change between the read and the wait is never missed.
+#[derive(Debug)]
+pub struct ChangeCursor {
+    receiver: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+impl ChangeCursor {
+    /// A cursor without notifications: waiting on it sleeps.
+    pub fn polling() -> Self {
+        ChangeCursor { receiver: None }
+    }
+
+    /// Whether waiting on this cursor is woken by notifications (else it only sleeps).
+    pub fn is_notified(&self) -> bool {
+        self.receiver.is_some()
+    }
+
+    /// Waits until a change after this cursor was taken (or the last wait returned), at most
+    /// `timeout`. Returns whether it was woken by a notification.
+    pub async fn changed(&mut self, timeout: Duration) -> bool {
+        match &mut self.receiver {
+            Some(receiver) => match tokio::time::timeout(timeout, receiver.changed()).await {
+                Ok(Ok(())) => true,
+                // The notifier is gone: nothing will wake us; sleep out the rest.
+                Ok(Err(_)) => {
+                    self.receiver = None;
+                    false
+                }
+                Err(_) => false,
+            },
+            None => {
+                tokio::time::sleep(timeout).await;
+                false
+            }
+        }
+    }
+}
+
+/// Per-key change notifications inside one process, for stores to hand out [`ChangeCursor`]s:
+/// [`MemoryStore`] notifies on its own writes; a Redis store forwards the server's messages.
+#[derive(Debug, Default)]
+pub struct ChangeNotifier {
+    keys: std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>,
+}
+
+impl ChangeNotifier {
+    /// A notifier with no keys yet.
+    pub fn new() -> Self {
+        ChangeNotifier::default()
+    }
+
+    fn keys(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>
+    {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A cursor on `key`, woken by the next [`notify`](ChangeNotifier::notify) of it.
+    pub fn cursor(&self, key: &str) -> ChangeCursor {
+        let mut keys = self.keys();
+        let sender = keys
+            .entry(key.to_owned())
+            .or_insert_with(|| tokio::sync::watch::Sender::new(0));
+        ChangeCursor {
+            receiver: Some(sender.subscribe()),
+        }
+    }
+
+    /// Wakes the waiters on `key`.
+    pub fn notify(&self, key: &str) {
+        let mut keys = self.keys();
+        if let Some(sender) = keys.get(key) {
+            sender.send_modify(|v| *v = v.wrapping_add(1));
+            // Forget keys nobody waits on, so the map does not grow with every key ever seen.
+            if sender.receiver_count() == 0 {
+                keys.remove(key);
+            }
+        }
+    }
+
+    /// Wakes every waiter (after a lost connection, say, when any key may have changed).
+    pub fn notify_all(&self) {
+        let mut keys = self.keys();
+        keys.retain(|_, sender| {
+            sender.send_modify(|v| *v = v.wrapping_add(1));
+            sender.receiver_count() > 0
+        });
+    }
+}
+
 /// A [`TokenStore`] in this process's memory: caches built with the same `MemoryStore` (and key)
-/// share one token. Useful for tests and for several caches over one credential.
+/// share one token, one lease, one backoff and change notifications. Useful for tests and for
+/// several caches over one credential.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    inner: std::sync::Arc<std::sync::Mutex<MemoryInner>>,
+    inner: std::sync::Arc<MemoryShared>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryShared {
+    state: std::sync::Mutex<MemoryInner>,
+    changes: ChangeNotifier,
 }
 
 #[derive(Debug, Default)]
 struct MemoryInner {
     tokens: std::collections::HashMap<String, Token>,
     leases: std::collections::HashMap<String, (Lease, tokio::time::Instant)>,
+    failures: std::collections::HashMap<String, FleetFailure>,
 }
 
 impl MemoryStore {
@@ -131,6 +396,7 @@ impl MemoryStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoryInner> {
         self.inner
+            .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -143,14 +409,18 @@ impl TokenStore for MemoryStore {
     }
 
     async fn put(&self, key: &str, token: &Token) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let newer = match inner.tokens.get(key) {
-            Some(stored) => expires_later(token, stored),
-            None => true,
-        };
-        if newer {
+        {
+            let mut inner = self.lock();
+            let newer = match inner.tokens.get(key) {
+                Some(stored) => expires_later(token, stored),
+                None => true,
+            };
+            if !newer {
+                return Ok(());
+            }
             inner.tokens.insert(key.to_owned(), token.clone());
         }
+        self.inner.changes.notify(key);
         Ok(())
     }
 
@@ -176,21 +446,63 @@ impl TokenStore for MemoryStore {
     }
 
     async fn release(&self, key: &str, lease: &Lease) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if inner.leases.get(key).is_some_and(|(held, _)| held == lease) {
-            inner.leases.remove(key);
+        let released = {
+            let mut inner = self.lock();
+            let held = inner.leases.get(key).is_some_and(|(held, _)| held == lease);
+            if held {
+                inner.leases.remove(key);
+            }
+            held
+        };
+        if released {
+            self.inner.changes.notify(key);
         }
         Ok(())
     }
+
+    async fn renew(&self, key: &str, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let now = tokio::time::Instant::now();
+        match inner.leases.get_mut(key) {
+            Some((held, until)) if held == lease && *until > now => {
+                *until = now + ttl;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn failure(&self, key: &str) -> Result<Option<FleetFailure>, StoreError> {
+        Ok(self.lock().failures.get(key).cloned())
+    }
+
+    async fn record_failure(&self, key: &str, failure: &FleetFailure) -> Result<(), StoreError> {
+        self.lock()
+            .failures
+            .insert(key.to_owned(), failure.clone());
+        self.inner.changes.notify(key);
+        Ok(())
+    }
+
+    fn change_cursor(&self, key: &str) -> ChangeCursor {
+        self.inner.changes.cursor(key)
+    }
 }
 
-/// Whether `a` expires later than `b` (an unknown expiry counts as the latest).
+/// Whether `a` expires later than `b`. A token of unknown expiry counts as expiring
+/// [`DEFAULT_LIFETIME`] after its issue time, so a fresh token always replaces an old one.
 pub fn expires_later(a: &Token, b: &Token) -> bool {
-    match (a.expires_at(), b.expires_at()) {
-        (Some(a), Some(b)) => a > b,
-        (None, _) => true,
-        (Some(_), None) => false,
-    }
+    estimated_expiry(a) > estimated_expiry(b)
+}
+
+/// When `token` expires, or is assumed to ([`DEFAULT_LIFETIME`] after its issue time).
+fn estimated_expiry(token: &Token) -> SystemTime {
+    token.expires_at().unwrap_or_else(|| {
+        token
+            .issued_at()
+            .checked_add(DEFAULT_LIFETIME)
+            .unwrap_or_else(|| token.issued_at())
+    })
 }
 
 /// The stored form of a token, version 1.
@@ -253,7 +565,11 @@ pub fn decode(bytes: &[u8]) -> Result<Token, DecodeError> {
     if record.v != 1 {
         return Err(DecodeError::UnknownVersion(record.v));
     }
-    let issued_at = SystemTime::UNIX_EPOCH + Duration::from_millis(record.issued_at_ms);
+    // Checked: a hostile record's time must not overflow `SystemTime` (it is narrower on some
+    // platforms, Windows among them).
+    let issued_at = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_millis(record.issued_at_ms))
+        .ok_or(DecodeError::Malformed)?;
     let mut builder = Token::builder(record.access_token.into_owned())
         .token_type(record.token_type.into_owned())
         .issued_at(issued_at)

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult, Value};
 use secrecy::SecretString;
-use tokensource_core::store::{Lease, StoreError, TokenStore};
+use tokensource_core::store::{ChangeCursor, Lease, StoreError, TokenStore};
 use tokensource_core::{Error, Token};
 
 use crate::builder::RedisTokenStoreBuilder;
@@ -409,9 +409,16 @@ impl TokenStore for RedisTokenStore {
     }
 
     /// Polls: sleeps for the shorter of `timeout` and the poll interval (the cache re-reads).
-    async fn wait_for_change(&self, key: &str, timeout: Duration) -> Result<(), StoreError> {
+    async fn wait_for_change(
+        &self,
+        key: &str,
+        cursor: &mut ChangeCursor,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
         let _ = key;
-        tokio::time::sleep(timeout.min(self.inner.settings.poll_interval)).await;
+        cursor
+            .changed(timeout.min(self.inner.settings.poll_interval))
+            .await;
         Ok(())
     }
 }

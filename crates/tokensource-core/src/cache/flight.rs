@@ -120,6 +120,7 @@ impl<S: TokenSource + 'static> Shared<S> {
             .now_millis()
             .saturating_add(millis(lease_ttl).saturating_mul(2));
         loop {
+            let mut cursor = store.change_cursor(key);
             match store.get(key).await {
                 Ok(Some(token)) if self.usable_from_store(&token) => {
                     self.store_ok();
@@ -159,7 +160,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                         return self.fetch_from_source().await;
                     }
                     let left = Duration::from_millis(give_up_at - now);
-                    if let Err(error) = store.wait_for_change(key, left).await {
+                    if let Err(error) = store.wait_for_change(key, &mut cursor, left).await {
                         return self.fetch_locally(&error).await;
                     }
                 }

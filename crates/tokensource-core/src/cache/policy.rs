@@ -24,6 +24,7 @@ pub struct RefreshPolicy {
     backoff_max: Duration,
     max_attempts: u32,
     lease_ttl: Duration,
+    fetch_timeout: Duration,
 }
 
 impl Default for RefreshPolicy {
@@ -36,6 +37,7 @@ impl Default for RefreshPolicy {
             backoff_max: Duration::from_secs(60),
             max_attempts: 3,
             lease_ttl: Duration::from_secs(30),
+            fetch_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -87,6 +89,32 @@ impl RefreshPolicy {
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
         self
+    }
+
+    /// The longest one attempt to fetch a token may take (default 30 s), custom sources
+    /// included: past it the attempt is abandoned and counts as
+    /// [`Unavailable`](crate::ErrorKind::Unavailable).
+    #[must_use]
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// The configured fetch deadline.
+    pub fn fetch_timeout(&self) -> Duration {
+        self.fetch_timeout
+    }
+
+    /// The least time before a token is fetched again after an API refused the one before it,
+    /// the `streak`-th time in a row (1-based): the minimum interval, doubling per refusal of a
+    /// fresh token, up to the longest backoff. The first recovery stays fast; an API that keeps
+    /// refusing every new token (a permission problem, not the token) costs one fetch per
+    /// backoff step.
+    pub fn refetch_interval(&self, streak: u32) -> Duration {
+        let exponent = streak.saturating_sub(1).min(20);
+        self.min_interval
+            .saturating_mul(1u32 << exponent)
+            .min(self.backoff_max.max(self.min_interval))
     }
 
     /// The configured margin.

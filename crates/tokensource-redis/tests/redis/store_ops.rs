@@ -261,7 +261,8 @@ async fn redis_down_or_slow_fails_fast_with_a_store_error() {
     assert!(down.remove("k", &t).await.is_err());
     assert!(down.try_lease("k", Duration::from_secs(1)).await.is_err());
     assert!(down.release("k", &Lease::random()).await.is_err());
-    down.wait_for_change("k", Duration::from_millis(10))
+    let mut cursor = down.change_cursor("k");
+    down.wait_for_change("k", &mut cursor, Duration::from_millis(10))
         .await
         .unwrap();
 
