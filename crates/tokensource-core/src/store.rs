@@ -133,6 +133,13 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Forgets the failure record for `key` (after a successful fetch). The default does
+    /// nothing.
+    async fn clear_failure(&self, key: &str) -> Result<(), StoreError> {
+        let _ = key;
+        Ok(())
+    }
+
     /// A cursor to wait on for changes under `key`; see the trait's contract. The default is a
     /// polling cursor.
     fn change_cursor(&self, key: &str) -> ChangeCursor {
@@ -215,7 +222,10 @@ impl FleetFailure {
     pub fn to_error(&self) -> crate::Error {
         use crate::{Error, ErrorKind};
         let provider = self.provider.clone();
-        let detail = format!("{} (as another process sharing the token store found)", self.message);
+        let detail = format!(
+            "{} (as another process sharing the token store found)",
+            self.message
+        );
         let error = match self.kind() {
             ErrorKind::CredentialsRejected => {
                 Error::credentials_rejected(provider, self.status.unwrap_or(401), None)
@@ -477,10 +487,13 @@ impl TokenStore for MemoryStore {
     }
 
     async fn record_failure(&self, key: &str, failure: &FleetFailure) -> Result<(), StoreError> {
-        self.lock()
-            .failures
-            .insert(key.to_owned(), failure.clone());
+        self.lock().failures.insert(key.to_owned(), failure.clone());
         self.inner.changes.notify(key);
+        Ok(())
+    }
+
+    async fn clear_failure(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().failures.remove(key);
         Ok(())
     }
 

@@ -1,52 +1,156 @@
-//! One fetch ("flight") of the cache: retries, the shared store's lease, publishing the result.
+//! One fetch ("flight") of the cache: its task and guard, deadlines, retries, the shared store's
+//! lease and failure record, publishing the result.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use futures_util::future::{Either, select};
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::{FlightResult, Shared, millis};
-use crate::store::StoreError;
+use crate::store::{FleetFailure, Lease, StoreError, TokenStore};
 use crate::{Error, ErrorKind, Token, TokenSource};
 
+/// The provider named in errors the cache itself makes.
+const CACHE: &str = "token cache";
+/// The first and the longest wait between two polls of a store without notifications.
+const POLL_FIRST: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(2);
+
 /// Where a flight's token came from.
-enum Origin {
+pub(super) enum Origin {
     /// Fetched from the source by this process.
     Fetched,
     /// Read from the shared store, published by another process.
     Store,
 }
 
-/// Clears the flight if it ends without publishing (its task was dropped), so callers waiting on
-/// it start another instead of waiting forever.
-struct FlightGuard<'a, S: TokenSource + 'static> {
-    shared: &'a Shared<S>,
-    done: bool,
+/// A failed flight: the error, and how long to wait before the next attempt when that was
+/// already decided (by the fleet's shared failure record).
+pub(super) struct Failed {
+    error: Error,
+    retry_in: Option<Duration>,
 }
 
-impl<S: TokenSource + 'static> Drop for FlightGuard<'_, S> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.lock().flight = None;
+impl Failed {
+    fn local(error: Error) -> Self {
+        Failed {
+            error,
+            retry_in: None,
         }
     }
 }
 
-impl<S: TokenSource + 'static> Shared<S> {
-    pub(super) async fn run_flight(
-        self: Arc<Self>,
+/// The error for a flight that ended without sending a result.
+pub(super) fn ended_without_result() -> Error {
+    Error::other(CACHE, "the token fetch ended without a result")
+}
+
+/// A flight ready to be spawned.
+pub(super) struct Launch<S: TokenSource + 'static> {
+    runtime: Handle,
+    guard: FlightGuard<S>,
+    delay: Duration,
+}
+
+impl<S: TokenSource + 'static> Launch<S> {
+    pub(super) fn new(
+        shared: Arc<Shared<S>>,
+        runtime: Handle,
         sender: watch::Sender<FlightResult>,
+        id: u64,
         delay: Duration,
-    ) {
-        let mut guard = FlightGuard {
-            shared: &self,
-            done: false,
-        };
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+    ) -> Self {
+        Launch {
+            runtime,
+            guard: FlightGuard {
+                shared,
+                sender: Some(sender),
+                id,
+                started: false,
+            },
+            delay,
         }
-        let result = self.fetch_with_retries().await;
+    }
+
+    /// Spawns the flight on the cache's runtime. Must be called without the state lock: on a
+    /// runtime that has shut down, the task is dropped at once and its guard fails the flight.
+    pub(super) fn spawn(self) {
+        let Launch {
+            runtime,
+            guard,
+            delay,
+        } = self;
+        runtime.spawn(run_flight(guard, delay));
+    }
+}
+
+/// Owns the flight's result channel inside its task: however the task ends (a result, a panic,
+/// the task dropped by a runtime shutting down, before or after it first ran), every waiter gets
+/// a result, and a failure counts for backoff.
+struct FlightGuard<S: TokenSource + 'static> {
+    shared: Arc<Shared<S>>,
+    sender: Option<watch::Sender<FlightResult>>,
+    id: u64,
+    /// Whether the task ever ran.
+    started: bool,
+}
+
+impl<S: TokenSource + 'static> FlightGuard<S> {
+    fn finish(mut self, result: Result<(Token, Origin), Failed>) {
+        if let Some(sender) = self.sender.take() {
+            self.shared.complete(self.id, result, &sender);
+        }
+    }
+}
+
+impl<S: TokenSource + 'static> Drop for FlightGuard<S> {
+    fn drop(&mut self) {
+        let Some(sender) = self.sender.take() else {
+            return;
+        };
+        let error = if !self.started {
+            // Let the next fetch take the runtime of whichever caller starts it.
+            self.shared.lock().runtime = None;
+            Error::unavailable(
+                CACHE,
+                "the token fetch never ran: the tokio runtime it was started on has shut down",
+            )
+        } else if std::thread::panicking() {
+            Error::other(CACHE, "the token fetch panicked")
+        } else {
+            Error::unavailable(
+                CACHE,
+                "the token fetch was dropped before it finished (its tokio runtime shut down)",
+            )
+        };
+        self.shared
+            .complete(self.id, Err(Failed::local(error)), &sender);
+    }
+}
+
+async fn run_flight<S: TokenSource + 'static>(mut guard: FlightGuard<S>, delay: Duration) {
+    guard.started = true;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let result = guard.shared.fetch().await;
+    guard.finish(result);
+}
+
+impl<S: TokenSource + 'static> Shared<S> {
+    /// Publishes a flight's result: the new entry or the failure and its backoff, then every
+    /// waiter's result.
+    fn complete(
+        &self,
+        id: u64,
+        result: Result<(Token, Origin), Failed>,
+        sender: &watch::Sender<FlightResult>,
+    ) {
         let now = self.clock.now_millis();
         let result = {
             let mut state = self.lock();
@@ -65,14 +169,10 @@ impl<S: TokenSource + 'static> Shared<S> {
                     state.last_error = None;
                     Ok(token)
                 }
-                Err(error) => {
+                Err(Failed { error, retry_in }) => {
                     state.failures = state.failures.saturating_add(1);
-                    let delay = match error.kind() {
-                        ErrorKind::CredentialsRejected | ErrorKind::Configuration => {
-                            self.policy.backoff_max()
-                        }
-                        _ => self.policy.backoff(state.failures, error.retry_after()),
-                    };
+                    let delay =
+                        retry_in.unwrap_or_else(|| self.failure_delay(state.failures, &error));
                     state.next_attempt_at = now.saturating_add(millis(delay));
                     state.last_error = Some(error.clone());
                     tracing::warn!(
@@ -84,19 +184,43 @@ impl<S: TokenSource + 'static> Shared<S> {
                     Err(error)
                 }
             };
-            state.flight = None;
-            guard.done = true;
+            if state.flight_id == id {
+                state.flight = None;
+            }
             result
         };
         // Nobody waiting (a background refresh) is fine.
         let _ = sender.send(Some(result));
     }
 
-    async fn fetch_with_retries(&self) -> Result<(Token, Origin), Error> {
+    /// How long to wait after the `failures`-th consecutive failure, ending with `error`.
+    fn failure_delay(&self, failures: u32, error: &Error) -> Duration {
+        match error.kind() {
+            ErrorKind::CredentialsRejected | ErrorKind::Configuration => self.policy.backoff_max(),
+            _ => self.policy.backoff(failures, error.retry_after()),
+        }
+    }
+
+    async fn fetch(&self) -> Result<(Token, Origin), Failed> {
+        match &self.store {
+            None => self
+                .fetch_from_source()
+                .await
+                .map(|token| (token, Origin::Fetched))
+                .map_err(Failed::local),
+            Some(binding) => {
+                self.fetch_through_store(&*binding.store, &binding.key)
+                    .await
+            }
+        }
+    }
+
+    /// Fetches from the source, retrying retryable errors with backoff.
+    async fn fetch_from_source(&self) -> Result<Token, Error> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.fetch_once().await {
+            match self.attempt().await {
                 Err(error) if error.is_retryable() && attempt < self.policy.max_attempts() => {
                     let delay = self.policy.backoff(attempt, error.retry_after());
                     tracing::debug!(error = %error, attempt, "token fetch failed, retrying");
@@ -107,19 +231,39 @@ impl<S: TokenSource + 'static> Shared<S> {
         }
     }
 
-    /// One fetch: from the source, or through the shared store's lease when there is one.
-    async fn fetch_once(&self) -> Result<(Token, Origin), Error> {
-        let Some(binding) = &self.store else {
-            return self.fetch_from_source().await;
-        };
-        let (store, key) = (&binding.store, binding.key.as_str());
-        let lease_ttl = self.policy.lease_ttl();
-        // Wait for another process's lease at most twice its time to live, then fetch anyway.
-        let give_up_at = self
-            .clock
-            .now_millis()
-            .saturating_add(millis(lease_ttl).saturating_mul(2));
+    /// One call of the source, within the fetch deadline; a panic becomes an error.
+    async fn attempt(&self) -> Result<Token, Error> {
+        tracing::debug!("fetching a token");
+        self.lock().last_fetch_at = Some(self.clock.now_millis());
+        let timeout = self.policy.fetch_timeout();
+        let call = AssertUnwindSafe(self.source.token()).catch_unwind();
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(result)) => result,
+            // The payload is not shown: a panic message may quote anything, secrets included.
+            Ok(Err(_panic)) => Err(Error::other(CACHE, "the token source panicked")),
+            Err(_) => Err(Error::unavailable(
+                CACHE,
+                format!(
+                    "the token source did not answer within the fetch deadline of {} ms; \
+                     the attempt was abandoned",
+                    timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    /// One fetch through the shared store: its token if usable, else under its lease (one
+    /// process fetches for the fleet), honouring the fleet's shared backoff.
+    async fn fetch_through_store(
+        &self,
+        store: &dyn TokenStore,
+        key: &str,
+    ) -> Result<(Token, Origin), Failed> {
+        let started = self.clock.now_millis();
+        let give_up_at = started.saturating_add(millis(jittered(self.longest_wait(), 0.5)));
+        let mut poll = POLL_FIRST;
         loop {
+            // Taken before reading, so that a change between the read and the wait is seen.
             let mut cursor = store.change_cursor(key);
             match store.get(key).await {
                 Ok(Some(token)) if self.usable_from_store(&token) => {
@@ -129,55 +273,156 @@ impl<S: TokenSource + 'static> Shared<S> {
                 Ok(_) => {}
                 Err(error) => return self.fetch_locally(&error).await,
             }
-            match store.try_lease(key, lease_ttl).await {
+            match store.try_lease(key, self.policy.lease_ttl()).await {
                 Ok(Some(lease)) => {
                     self.store_ok();
-                    // The previous holder may have published and released between our read
-                    // and our lease: look once more before fetching.
-                    if let Ok(Some(token)) = store.get(key).await
-                        && self.usable_from_store(&token)
-                    {
-                        if let Err(error) = store.release(key, &lease).await {
-                            self.store_failed(&error);
-                        }
-                        return Ok((token, Origin::Store));
-                    }
-                    let result = self.fetch_from_source().await;
-                    if let Ok((token, _)) = &result
-                        && let Err(error) = store.put(key, token).await
-                    {
-                        self.store_failed(&error);
-                    }
+                    let result = self.fetch_as_holder(store, key, &lease).await;
                     if let Err(error) = store.release(key, &lease).await {
                         self.store_failed(&error);
                     }
                     return result;
                 }
-                Ok(None) => {
-                    let now = self.clock.now_millis();
-                    if now >= give_up_at {
-                        tracing::warn!("token store lease held too long; fetching locally");
-                        return self.fetch_from_source().await;
-                    }
-                    let left = Duration::from_millis(give_up_at - now);
-                    if let Err(error) = store.wait_for_change(key, &mut cursor, left).await {
-                        return self.fetch_locally(&error).await;
-                    }
-                }
+                Ok(None) => {}
                 Err(error) => return self.fetch_locally(&error).await,
+            }
+            let now = self.clock.now_millis();
+            if now >= give_up_at {
+                tracing::warn!("the token store's lease was held too long; fetching locally");
+                return self.fetch_locally_anyway().await;
+            }
+            let left = Duration::from_millis(give_up_at - now);
+            // With notifications, wake on them (re-reading now and then in case one is lost);
+            // without, poll at growing, jittered intervals.
+            let wait = if cursor.is_notified() {
+                jittered(self.policy.lease_ttl() / 2, 0.5)
+            } else {
+                let wait = jittered(poll, 0.5);
+                poll = (poll * 2).min(POLL_MAX);
+                wait
+            };
+            if let Err(error) = store
+                .wait_for_change(key, &mut cursor, wait.min(left))
+                .await
+            {
+                return self.fetch_locally(&error).await;
             }
         }
     }
 
-    async fn fetch_from_source(&self) -> Result<(Token, Origin), Error> {
-        tracing::debug!("fetching a token");
-        let token = self.source.token().await?;
-        Ok((token, Origin::Fetched))
+    /// Holding the lease: look once more (the previous holder may have published or failed
+    /// between our read and our lease), then fetch for everyone, renewing the lease meanwhile,
+    /// and share the token or the failure.
+    async fn fetch_as_holder(
+        &self,
+        store: &dyn TokenStore,
+        key: &str,
+        lease: &Lease,
+    ) -> Result<(Token, Origin), Failed> {
+        if let Ok(Some(token)) = store.get(key).await
+            && self.usable_from_store(&token)
+        {
+            return Ok((token, Origin::Store));
+        }
+        let shared = match store.failure(key).await {
+            Ok(shared) => shared,
+            Err(error) => {
+                self.store_failed(&error);
+                None
+            }
+        };
+        if let Some(failure) = &shared
+            && let Ok(left) = failure.retry_at().duration_since(self.clock.system_time())
+            && !left.is_zero()
+        {
+            tracing::debug!(
+                retry_in_ms = millis(left),
+                "the fleet is backing off after a failed fetch"
+            );
+            return Err(Failed {
+                error: failure.to_error(),
+                retry_in: Some(left),
+            });
+        }
+        match self.fetch_renewing(store, key, lease).await {
+            Ok(token) => {
+                if let Err(error) = store.put(key, &token).await {
+                    self.store_failed(&error);
+                }
+                if shared.is_some()
+                    && let Err(error) = store.clear_failure(key).await
+                {
+                    self.store_failed(&error);
+                }
+                Ok((token, Origin::Fetched))
+            }
+            Err(error) => {
+                let local = self.lock().failures;
+                let failures = local
+                    .max(shared.as_ref().map_or(0, |f| f.failures))
+                    .saturating_add(1);
+                let delay = self.failure_delay(failures, &error);
+                let retry_at = self.clock.system_time() + delay;
+                let record = FleetFailure::new(&error, failures, retry_at);
+                if let Err(store_error) = store.record_failure(key, &record).await {
+                    self.store_failed(&store_error);
+                }
+                Err(Failed {
+                    error,
+                    retry_in: Some(delay),
+                })
+            }
+        }
     }
 
-    async fn fetch_locally(&self, error: &StoreError) -> Result<(Token, Origin), Error> {
+    /// Fetches from the source while renewing `lease` every third of its time to live, so that
+    /// a slow fetch is not mistaken for a dead holder.
+    async fn fetch_renewing(
+        &self,
+        store: &dyn TokenStore,
+        key: &str,
+        lease: &Lease,
+    ) -> Result<Token, Error> {
+        let ttl = self.policy.lease_ttl();
+        let renew = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                match store.renew(key, lease, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!("lost the token store's lease while fetching");
+                        return;
+                    }
+                    Err(error) => self.store_failed(&error),
+                }
+            }
+        };
+        let fetch = std::pin::pin!(self.fetch_from_source());
+        let renew = std::pin::pin!(renew);
+        match select(fetch, renew).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), fetch)) => fetch.await,
+        }
+    }
+
+    /// The longest a process waits for another's lease before fetching itself: the holder's
+    /// longest possible fetch (every attempt to its deadline, every backoff at its longest) and
+    /// one lease time to live. A holder that dies stops renewing, and its lease expires sooner.
+    fn longest_wait(&self) -> Duration {
+        let attempts = self.policy.max_attempts();
+        (self.policy.fetch_timeout() + self.policy.backoff_max()).saturating_mul(attempts)
+            + self.policy.lease_ttl()
+    }
+
+    async fn fetch_locally(&self, error: &StoreError) -> Result<(Token, Origin), Failed> {
         self.store_failed(error);
-        self.fetch_from_source().await
+        self.fetch_locally_anyway().await
+    }
+
+    async fn fetch_locally_anyway(&self) -> Result<(Token, Origin), Failed> {
+        self.fetch_from_source()
+            .await
+            .map(|token| (token, Origin::Fetched))
+            .map_err(Failed::local)
     }
 
     /// Whether a token read from the store may be used: not the one we invalidated, and not yet
@@ -218,4 +463,9 @@ impl<S: TokenSource + 'static> Shared<S> {
             tracing::info!("token store is back; sharing tokens again");
         }
     }
+}
+
+/// `base` stretched by a random factor in `[1, 1 + spread]`.
+fn jittered(base: Duration, spread: f64) -> Duration {
+    base + base.mul_f64(spread * rand::random::<f64>())
 }

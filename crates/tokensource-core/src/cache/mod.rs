@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 pub use policy::RefreshPolicy;
@@ -35,11 +36,31 @@ use crate::{Error, Token, TokenSource};
 ///   longest backoff. A failed background refresh keeps serving the still-valid token.
 /// - **No storms**: refresh-ahead fetches are at least [`RefreshPolicy::with_min_interval`] apart, and
 ///   a token is used for at least that long even if it arrives already expired.
-/// - **Invalidate** drops the cached token only if it is still the one given.
+/// - **Invalidate** drops the cached token only if it is still the one given. The first recovery
+///   is fast (one [`min_interval`](RefreshPolicy::with_min_interval)); when freshly fetched tokens
+///   keep being refused (a permission problem, not the token), the refetch interval doubles up to
+///   the longest backoff, the refused token is served meanwhile (so callers get the API's answer
+///   rather than waiting), and the interval resets once a token survives.
+/// - **Faults end in errors, never in hangs or spins**: every fetch attempt has a deadline
+///   ([`RefreshPolicy::with_fetch_timeout`], default 30 s; past it the attempt counts as
+///   [`Unavailable`](crate::ErrorKind::Unavailable)); a source that panics, a fetch whose task is
+///   dropped and a runtime that has shut down all give every waiter an [`Error`] and count for
+///   backoff like any other failure (a panic is not retried within the fetch).
+/// - **Fleets** (with a [`TokenStore`]): one process fetches under the store's lease, renewing it
+///   while its fetch runs; the others wait for the store's change notification (or poll at
+///   growing, jittered intervals); a failure and the time of the next allowed attempt are shared
+///   through the store, so an outage costs the fleet one request per backoff step.
 ///
 /// Time comes from a [`Clock`]: the default reads the coarse monotonic clock; tests pass a
-/// [`TokioClock`](crate::clock::TokioClock) and use `tokio::time::pause`. The cache needs a tokio
-/// runtime to run fetches on.
+/// [`TokioClock`](crate::clock::TokioClock) and use `tokio::time::pause`.
+///
+/// # Runtime
+/// Fetches run as tasks on a tokio runtime the cache holds: the one given to
+/// [`CacheBuilder::runtime`], or else the one current at the first call that needs a fetch. A
+/// fetch never runs on whichever caller's runtime comes first. If the held runtime shuts down,
+/// the fetch that was on it fails, and the next fetch runs on the runtime of the caller that
+/// starts it. Used where no runtime is current, or on a runtime without the time driver, a call
+/// that needs a fetch returns a [`Configuration`](crate::ErrorKind::Configuration) error.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -84,6 +105,7 @@ pub struct CacheBuilder<S> {
     policy: RefreshPolicy,
     clock: Arc<dyn Clock>,
     store: Option<StoreBinding>,
+    runtime: Option<Handle>,
 }
 
 /// A shared store and the key this cache's credential lives under.
@@ -113,6 +135,8 @@ struct Entry {
     shards: Box<[Token]>,
     refresh_at: u64,
     expires_at: u64,
+    /// When this process got the token, for telling a refused fresh token from an old one.
+    fetched_at: u64,
 }
 
 /// How many copies of a token an entry holds: the number of CPUs, at most 8.
@@ -133,7 +157,7 @@ thread_local! {
 }
 
 impl Entry {
-    fn new(token: Token, refresh_at: u64, expires_at: u64) -> Entry {
+    fn new(token: Token, refresh_at: u64, expires_at: u64, fetched_at: u64) -> Entry {
         let shards = (1..shard_count())
             .map(|_| token.duplicate())
             .chain(std::iter::once(token.clone()))
@@ -143,6 +167,7 @@ impl Entry {
             shards,
             refresh_at,
             expires_at,
+            fetched_at,
         }
     }
 
@@ -160,8 +185,18 @@ type FlightResult = Option<Result<Token, Error>>;
 struct State {
     /// The fetch in progress, if any; its receivers get the result.
     flight: Option<watch::Receiver<FlightResult>>,
-    /// When the last fetch started, for the minimum interval.
+    /// Which flight is the current one (a finished flight only clears its own).
+    flight_id: u64,
+    /// The runtime fetches run on, once taken.
+    runtime: Option<Handle>,
+    /// Whether `runtime` was checked for a time driver.
+    runtime_checked: bool,
+    /// When the source was last called, for the minimum interval.
     last_fetch_at: Option<u64>,
+    /// How many tokens in a row were refused while fresh.
+    refused_streak: u32,
+    /// No fetch before this time after a refused token.
+    refetch_not_before: u64,
     /// Consecutive failed flights.
     failures: u32,
     /// No new flight before this time after a failure.
@@ -185,6 +220,7 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
             policy: RefreshPolicy::default(),
             clock: Arc::new(CoarseClock::default()),
             store: None,
+            runtime: None,
         }
     }
 
@@ -238,6 +274,14 @@ impl<S: TokenSource + 'static> CacheBuilder<S> {
         self
     }
 
+    /// Runs fetches on `runtime` (which must have the time driver). Without it, the cache takes
+    /// the runtime current at the first call that needs a fetch.
+    #[must_use]
+    pub fn runtime(mut self, runtime: Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     /// Builds the cache. Nothing is fetched until the first call.
     pub fn build(self) -> CachedTokenSource<S> {
         CachedTokenSource {
@@ -247,7 +291,10 @@ impl<S: TokenSource + 'static> CacheBuilder<S> {
                 clock: self.clock,
                 store: self.store,
                 current: ArcSwapOption::empty(),
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    runtime: self.runtime,
+                    ..State::default()
+                }),
                 store_degraded: AtomicBool::new(false),
             }),
         }
@@ -279,95 +326,162 @@ impl<S: TokenSource + 'static> Shared<S> {
     }
 
     async fn token_slow(self: Arc<Self>) -> Result<Token, Error> {
-        loop {
-            let mut flight = {
-                let mut state = self.lock();
-                let now = self.clock.now_millis();
-                if let Some(entry) = &*self.current.load() {
-                    if now < entry.refresh_at {
-                        return Ok(entry.handout().clone());
-                    }
-                    if now < entry.expires_at {
-                        // Inside the margin: hand out the valid token, refresh in the background.
-                        if self.may_refresh_ahead(&state, now) {
-                            // Without a runtime there is no background: the token is still valid,
-                            // and a caller will fetch in the foreground once it expires.
-                            let _ = self.start_flight(&mut state, now);
-                        }
-                        return Ok(entry.handout().clone());
-                    }
-                }
-                match &state.flight {
-                    Some(flight) => flight.clone(),
-                    None => {
-                        if now < state.next_attempt_at
-                            && let Some(error) = &state.last_error
-                        {
-                            return Err(error.clone());
-                        }
-                        self.start_flight(&mut state, now)?
-                    }
-                }
-            };
-            let finished = match flight.wait_for(Option::is_some).await {
-                Ok(result) => result.clone(),
-                Err(_) => None,
-            };
-            if let Some(result) = finished {
-                return result;
-            }
-            // The flight was dropped without a result (its runtime shut down, perhaps before it
-            // ever ran): forget it, so that the next round starts another.
+        let (mut flight, launch) = {
             let mut state = self.lock();
-            if state
-                .flight
-                .as_ref()
-                .is_some_and(|current| current.same_channel(&flight))
-            {
-                state.flight = None;
+            let now = self.clock.now_millis();
+            if let Some(entry) = &*self.current.load() {
+                if now < entry.refresh_at {
+                    return Ok(entry.handout().clone());
+                }
+                if now < entry.expires_at {
+                    // Inside the margin: hand out the valid token, refresh in the background.
+                    // Without a usable runtime there is no background: the token is still
+                    // valid, and a caller gets the configuration error once it expires.
+                    let launch = if self.may_refresh_ahead(&state, now) {
+                        self.prepare_flight(&mut state, now)
+                            .ok()
+                            .map(|(_, launch)| launch)
+                    } else {
+                        None
+                    };
+                    let token = entry.handout().clone();
+                    drop(state);
+                    if let Some(launch) = launch {
+                        launch.spawn();
+                    }
+                    return Ok(token);
+                }
             }
+            match &state.flight {
+                Some(flight) => (flight.clone(), None),
+                None => {
+                    if now < state.next_attempt_at
+                        && let Some(error) = &state.last_error
+                    {
+                        return Err(error.clone());
+                    }
+                    let (flight, launch) = self.prepare_flight(&mut state, now)?;
+                    (flight, Some(launch))
+                }
+            }
+        };
+        // Spawned without the lock held: spawning on a runtime that has shut down drops the
+        // task at once, and its guard then takes the lock to fail the flight.
+        if let Some(launch) = launch {
+            launch.spawn();
+        }
+        match flight.wait_for(Option::is_some).await {
+            Ok(result) => result
+                .clone()
+                .unwrap_or_else(|| Err(flight::ended_without_result())),
+            // The flight's guard always sends before the sender goes; this is a last resort.
+            Err(_) => Err(flight::ended_without_result()),
         }
     }
 
     fn may_refresh_ahead(&self, state: &State, now: u64) -> bool {
         state.flight.is_none()
             && now >= state.next_attempt_at
+            && now >= state.refetch_not_before
             && state
                 .last_fetch_at
                 .is_none_or(|at| now >= at.saturating_add(millis(self.policy.min_interval())))
     }
 
-    /// Starts a fetch on the current tokio runtime and returns a receiver for its result.
-    fn start_flight(
+    /// The runtime fetches run on: the one held, or the current one (which is then held).
+    fn runtime(&self, state: &mut State) -> Result<Handle, Error> {
+        let handle = match &state.runtime {
+            Some(handle) => handle.clone(),
+            None => {
+                let handle = Handle::try_current().map_err(|_| {
+                    Error::configuration(
+                        "runtime",
+                        "CachedTokenSource fetches tokens on a tokio runtime, and none is \
+                         running here (call it from inside a runtime, or give the cache one \
+                         with CacheBuilder::runtime)",
+                    )
+                })?;
+                state.runtime = Some(handle.clone());
+                state.runtime_checked = false;
+                handle
+            }
+        };
+        if !state.runtime_checked {
+            if !has_time_driver(&handle) {
+                state.runtime = None;
+                return Err(Error::configuration(
+                    "runtime",
+                    "the tokio runtime has no time driver, which the cache needs for fetch \
+                     deadlines and backoff: build it with enable_time() or enable_all()",
+                ));
+            }
+            state.runtime_checked = true;
+        }
+        Ok(handle)
+    }
+
+    /// Registers a new flight and returns a receiver for its result and the task to spawn
+    /// (after the lock is released).
+    fn prepare_flight(
         self: &Arc<Self>,
         state: &mut State,
         now: u64,
-    ) -> Result<watch::Receiver<FlightResult>, Error> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::configuration(
-                "runtime",
-                "CachedTokenSource fetches tokens on a tokio runtime, and none is running",
-            )
-        })?;
-        // A fetch right after another (an invalidated token) waits out the minimum interval.
-        let not_before = state.last_fetch_at.map_or(now, |at| {
-            at.saturating_add(millis(self.policy.min_interval()))
-        });
+    ) -> Result<(watch::Receiver<FlightResult>, flight::Launch<S>), Error> {
+        let runtime = self.runtime(state)?;
+        // A fetch right after another (an invalidated token) waits out the minimum interval,
+        // and after repeatedly refused tokens the growing refetch interval.
+        let not_before = state
+            .last_fetch_at
+            .map_or(now, |at| {
+                at.saturating_add(millis(self.policy.min_interval()))
+            })
+            .max(state.refetch_not_before);
         let delay = Duration::from_millis(not_before.saturating_sub(now));
         let (sender, receiver) = watch::channel(None);
         state.flight = Some(receiver.clone());
-        state.last_fetch_at = Some(now.max(not_before));
-        runtime.spawn(Arc::clone(self).run_flight(sender, delay));
-        Ok(receiver)
+        state.flight_id = state.flight_id.wrapping_add(1);
+        let launch = flight::Launch::new(Arc::clone(self), runtime, sender, state.flight_id, delay);
+        Ok((receiver, launch))
     }
 
     async fn invalidate(&self, token: &Token) {
         let dropped = {
             let mut state = self.lock();
+            let now = self.clock.now_millis();
             let current = self.current.load();
+            let seen = state
+                .invalidated
+                .as_ref()
+                .is_some_and(|seen| seen.same_secret(token));
             match &*current {
-                Some(entry) if entry.token.same_secret(token) => {
-                    self.current.store(None);
+                Some(entry) if entry.token.same_secret(token) && !seen => {
+                    // A token refused while fresh extends the streak; one that survived the
+                    // longest backoff starts a new one.
+                    let age = now.saturating_sub(entry.fetched_at);
+                    state.refused_streak = if age < millis(self.policy.backoff_max()) {
+                        state.refused_streak.saturating_add(1)
+                    } else {
+                        1
+                    };
+                    let interval = self.policy.refetch_interval(state.refused_streak);
+                    state.refetch_not_before = entry.fetched_at.saturating_add(millis(interval));
+                    if state.refused_streak <= 1 {
+                        self.current.store(None);
+                    } else {
+                        // Refused again and again: keep serving it until the refetch is due,
+                        // so that callers get the API's answer instead of waiting.
+                        self.current.store(Some(Arc::new(Entry::new(
+                            entry.token.clone(),
+                            now,
+                            entry.expires_at,
+                            entry.fetched_at,
+                        ))));
+                        tracing::warn!(
+                            refused = state.refused_streak,
+                            refetch_in_ms = state.refetch_not_before.saturating_sub(now),
+                            "freshly fetched tokens keep being refused; backing off"
+                        );
+                    }
                     state.invalidated = Some(token.clone());
                     true
                 }
@@ -385,12 +499,17 @@ impl<S: TokenSource + 'static> Shared<S> {
     }
 
     /// The cache entry for `token`, which has `remaining` time to live as of `now`.
+    ///
+    /// The refresh point is jittered (up to a tenth of the margin earlier), so that a fleet of
+    /// processes holding one shared token does not wake at one instant.
     fn entry(&self, token: Token, remaining: Duration, now: u64) -> Entry {
         let full = token.lifetime().unwrap_or(remaining).max(remaining);
         let floor = now.saturating_add(millis(self.policy.min_interval()));
         let expires_at = now.saturating_add(millis(remaining));
-        let refresh_at = expires_at.saturating_sub(millis(self.policy.margin_for(full)));
-        Entry::new(token, refresh_at.max(floor), expires_at.max(floor))
+        let margin = self.policy.margin_for(full);
+        let margin = margin + (margin / 10).mul_f64(rand::random::<f64>());
+        let refresh_at = expires_at.saturating_sub(millis(margin));
+        Entry::new(token, refresh_at.max(floor), expires_at.max(floor), now)
     }
 }
 
@@ -413,6 +532,13 @@ impl<S: fmt::Debug> fmt::Debug for CacheBuilder<S> {
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `runtime` has the time driver. Tokio offers no query for it; creating a timer is
+/// the test (it panics without the driver, and the panic is caught here, once per runtime).
+fn has_time_driver(runtime: &Handle) -> bool {
+    let _entered = runtime.enter();
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO))).is_ok()
 }
 
 /// Whole milliseconds in `d`, saturating.
