@@ -465,7 +465,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                     };
                     let interval = self.policy.refetch_interval(state.refused_streak);
                     state.refetch_not_before = entry.fetched_at.saturating_add(millis(interval));
-                    if state.refused_streak <= 1 {
+                    if state.refused_streak <= 1 || state.refetch_not_before <= now {
                         self.current.store(None);
                     } else {
                         // Refused again and again: keep serving it until the refetch is due,
