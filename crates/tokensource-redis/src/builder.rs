@@ -49,14 +49,17 @@ impl RedisTokenStoreBuilder {
     }
 
     /// The prefix of every Redis key (default [`DEFAULT_KEY_PREFIX`], `tokensource:v1`). Keys are
-    /// `{prefix}:{key}:token` and `{prefix}:{key}:lease`.
+    /// `{prefix}:{key}:token`, `{prefix}:{key}:lease` and
+    /// `{prefix}:{key}:failure`; changes are announced on `{prefix}:{key}:changed`.
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.settings.key_prefix = prefix.into();
         self
     }
 
-    /// How often a process waiting for another's refresh re-reads Redis (default 50 ms).
+    /// The longest wait between two reads of a process waiting for another's refresh while
+    /// change announcements do not reach it (default 1 s; the waits start shorter and grow,
+    /// jittered). With the subscription up, waiters are woken instead.
     #[must_use]
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.settings.poll_interval = interval;
@@ -125,7 +128,7 @@ impl Default for Settings {
         Settings {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             op_timeout: Duration::from_millis(500),
-            poll_interval: Duration::from_millis(50),
+            poll_interval: Duration::from_secs(1),
             default_lifetime: Duration::from_secs(600),
         }
     }

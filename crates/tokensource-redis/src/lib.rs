@@ -38,11 +38,18 @@
 //!
 //! # What is in Redis
 //! For a credential key `k` and the default prefix:
-//! - `tokensource:v1:k:token`: `ts1:<expiry, Unix ms>:<nonce><ciphertext>`, the token sealed with
-//!   XChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the client secret, the Redis key
-//!   bound as associated data. Its Redis time to live is the token's remaining lifetime.
-//! - `tokensource:v1:k:lease`: the random id of the process refreshing the token, with the
-//!   cache's lease time to live ([`RefreshPolicy::with_lease_ttl`](tokensource_core::RefreshPolicy::with_lease_ttl)).
+//! - `tokensource:v2:k:token`: `ts2:<expiry, Unix ms>:<nonce><ciphertext>`, the token sealed with
+//!   XChaCha20-Poly1305 under a key derived (HKDF-SHA256) from the client secret and salted with
+//!   the Redis key, which is also bound as associated data. Its Redis time to live is the token's
+//!   remaining lifetime.
+//! - `tokensource:v2:k:lease`: the random id of the process refreshing the token, with the
+//!   cache's lease time to live ([`RefreshPolicy::with_lease_ttl`](tokensource_core::RefreshPolicy::with_lease_ttl)),
+//!   renewed while the holder's fetch runs.
+//! - `tokensource:v2:k:failure`: the fleet's last failed fetch and the time of the next allowed
+//!   attempt, sealed the same way, kept ten minutes past that time so that consecutive failures
+//!   keep counting.
+//! - Channel `tokensource:v2:k:changed`: announces every token write, failure record and lease
+//!   release, so waiting processes are woken rather than polling.
 //!
 //! Someone who can read Redis learns which credentials exist (as hashes) and when their tokens
 //! expire, not the tokens. The key is only as strong as the client secret: a high-entropy
@@ -68,7 +75,7 @@ mod scripts;
 mod store;
 
 pub use builder::RedisTokenStoreBuilder;
-pub use key::{DEFAULT_KEY_PREFIX, credential_key};
+pub use key::{CredentialKey, DEFAULT_KEY_PREFIX, credential_key};
 pub use store::RedisTokenStore;
 
 /// Re-exported so that callers pass the client secret in the same type this crate takes.

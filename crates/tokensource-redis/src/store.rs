@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, RedisResult, Value};
 use secrecy::SecretString;
-use tokensource_core::store::{ChangeCursor, Lease, StoreError, TokenStore};
+use tokensource_core::store::{
+    ChangeCursor, ChangeNotifier, FleetFailure, Lease, StoreError, TokenStore,
+};
 use tokensource_core::{Error, Token};
 
 use crate::builder::RedisTokenStoreBuilder;
 use crate::envelope::{SealError, Sealer, expiry_millis, unix_millis};
-use crate::key::{lease_key, token_key};
-use crate::scripts::{COMPARE_AND_DELETE, COMPARE_AND_SET, READ, RELEASE};
+use crate::key::{change_channel, failure_key, key_of_channel, lease_key, token_key};
+use crate::scripts::{COMPARE_AND_DELETE, COMPARE_AND_SET, READ, RECORD_FAILURE, RELEASE, RENEW};
 
 /// The longest value read or written, in bytes. Tokens are a few KiB at most; the cap keeps
 /// hostile content in Redis from costing this process memory.
@@ -25,16 +27,27 @@ const MAX_VALUE_LEN: usize = 1 << 20;
 const CAS_ATTEMPTS: usize = 16;
 /// The longest time to live set in Redis (a year): far beyond any real token or lease.
 const MAX_TTL_MS: u64 = 365 * 24 * 3600 * 1000;
+/// How long a failure record outlives its retry time, so that the next failure of the fleet
+/// counts as consecutive and its backoff keeps growing.
+const FAILURE_MEMORY_MS: u64 = 10 * 60 * 1000;
+/// The longest a failure record may be.
+const MAX_FAILURE_LEN: usize = 8192;
 
 /// A [`TokenStore`] on Redis: a fleet of processes with the same credentials shares one token,
 /// encrypted at rest.
 ///
 /// # Guarantees
 /// - **Single flight across processes**: the refresh lease is `SET {prefix}:{key}:lease <id> NX
-///   PX <ttl>`, released by a compare-and-delete script, so one process fetches and the others
-///   wait for its token (they re-read every [`poll_interval`](RedisTokenStoreBuilder::poll_interval)).
-///   Waiting polls rather than subscribing to a channel: a process waits at most once per token
-///   lifetime, and polling needs no second connection and cannot miss a notification.
+///   PX <ttl>`, renewed by its holder while its fetch runs and released by a compare-and-delete
+///   script, so one process fetches and the others wait for its token.
+/// - **Woken, not polling**: every write, failure record and release is announced with `PUBLISH
+///   {prefix}:{key}:changed`; each store keeps one subscriber connection (`PSUBSCRIBE
+///   {prefix}:*:changed`, made on the first wait, remade after a loss) and wakes its waiters. While
+///   the subscription is down, waiters poll at growing, jittered intervals of at most
+///   [`poll_interval`](RedisTokenStoreBuilder::poll_interval).
+/// - **One backoff for the fleet**: a failed fetch is recorded (sealed) at
+///   `{prefix}:{key}:failure` with the time of the next allowed attempt, so the fleet waits it out
+///   together instead of each process trying the endpoint.
 /// - **Encrypted and authenticated**: values are sealed with XChaCha20-Poly1305 under a key
 ///   derived by HKDF-SHA256 from the credential's client secret, with the Redis key as
 ///   associated data. Reading Redis yields no usable token; a value written under another secret
@@ -63,6 +76,16 @@ pub(crate) struct Inner {
     connection: tokio::sync::OnceCell<ConnectionManager>,
     sealer: Sealer,
     settings: Settings,
+    /// Wakes this process's waiters on the server's change announcements.
+    changes: ChangeNotifier,
+    /// The subscriber task, once started: whether it is subscribed, and (dropped with the
+    /// store) the signal that stops it.
+    subscriber: std::sync::Mutex<Option<Subscriber>>,
+}
+
+struct Subscriber {
+    subscribed: Arc<std::sync::atomic::AtomicBool>,
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Everything the builder sets besides the server and the secret.
@@ -123,7 +146,37 @@ impl Inner {
             connection: tokio::sync::OnceCell::new(),
             sealer,
             settings,
+            changes: ChangeNotifier::new(),
+            subscriber: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether change announcements reach this process now; starts the subscriber task on
+    /// first use (inside a tokio runtime; outside one, waiters poll).
+    fn subscribed(self: &Arc<Self>) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut subscriber = self
+            .subscriber
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(subscriber) = &*subscriber {
+            return subscriber.subscribed.load(Ordering::Acquire);
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        runtime.spawn(subscribe(
+            Arc::downgrade(self),
+            Arc::clone(&subscribed),
+            stopped,
+        ));
+        *subscriber = Some(Subscriber {
+            subscribed,
+            _stop: stop,
+        });
+        false
     }
 
     async fn connection(&self) -> RedisResult<ConnectionManager> {
@@ -224,6 +277,7 @@ impl Inner {
             return Ok(());
         }
         let ttl_ms = (expiry_ms - now_ms).min(MAX_TTL_MS);
+        let channel = change_channel(&self.settings.key_prefix, key);
         self.bounded("write", async {
             let value = self
                 .sealer
@@ -244,7 +298,7 @@ impl Inner {
                 let (expected, value) = (&current, &value);
                 let reply: (i64, Vec<u8>) = with_reconnect(|| {
                     let mut conn = conn.clone();
-                    let token_key = token_key.as_str();
+                    let (token_key, channel) = (token_key.as_str(), channel.as_str());
                     async move {
                         COMPARE_AND_SET
                             .key(token_key)
@@ -252,6 +306,7 @@ impl Inner {
                             .arg(expected.as_slice())
                             .arg(value.as_slice())
                             .arg(ttl_ms)
+                            .arg(channel)
                             .invoke_async(&mut conn)
                             .await
                     }
@@ -305,9 +360,7 @@ impl Inner {
     async fn try_lease(&self, key: &str, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         let lease_key = lease_key(&self.settings.key_prefix, key);
         let lease = Lease::random();
-        let ttl_ms = u64::try_from(ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .clamp(1, MAX_TTL_MS);
+        let ttl_ms = clamp_ttl(ttl);
         let taken = self
             .bounded("lease", async {
                 let conn = self.connection().await?;
@@ -349,18 +402,208 @@ impl Inner {
 
     async fn release(&self, key: &str, lease: &Lease) -> Result<(), StoreError> {
         let lease_key = lease_key(&self.settings.key_prefix, key);
+        let channel = change_channel(&self.settings.key_prefix, key);
         self.bounded("release", async {
             let conn = self.connection().await?;
             let _: i64 = with_reconnect(|| {
                 let mut conn = conn.clone();
-                let (lease_key, id) = (lease_key.as_str(), lease.id());
-                async move { RELEASE.key(lease_key).arg(id).invoke_async(&mut conn).await }
+                let (lease_key, id, channel) = (lease_key.as_str(), lease.id(), channel.as_str());
+                async move {
+                    RELEASE
+                        .key(lease_key)
+                        .arg(id)
+                        .arg(channel)
+                        .invoke_async(&mut conn)
+                        .await
+                }
             })
             .await?;
             Ok(())
         })
         .await
     }
+}
+
+impl Inner {
+    async fn renew(&self, key: &str, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let lease_key = lease_key(&self.settings.key_prefix, key);
+        let ttl_ms = clamp_ttl(ttl);
+        self.bounded("lease renewal", async {
+            let conn = self.connection().await?;
+            let renewed: i64 = with_reconnect(|| {
+                let mut conn = conn.clone();
+                let (lease_key, id) = (lease_key.as_str(), lease.id());
+                async move {
+                    RENEW
+                        .key(lease_key)
+                        .arg(id)
+                        .arg(ttl_ms)
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+            Ok(renewed == 1)
+        })
+        .await
+    }
+
+    async fn failure(&self, key: &str) -> Result<Option<FleetFailure>, StoreError> {
+        let failure_key = failure_key(&self.settings.key_prefix, key);
+        let value = self
+            .bounded("failure read", async {
+                let conn = self.connection().await?;
+                Ok(self.read(&conn, &failure_key).await?)
+            })
+            .await?;
+        if value.is_empty() || value.len() > MAX_FAILURE_LEN {
+            return Ok(None);
+        }
+        // A record that does not open or decode is ignored: only the fleet can write one.
+        Ok(self
+            .sealer
+            .open_bytes(&failure_key, &value)
+            .and_then(|(plaintext, _)| FleetFailure::decode(&plaintext)))
+    }
+
+    async fn record_failure(&self, key: &str, failure: &FleetFailure) -> Result<(), StoreError> {
+        let failure_key = failure_key(&self.settings.key_prefix, key);
+        let channel = change_channel(&self.settings.key_prefix, key);
+        let now_ms = unix_millis(SystemTime::now());
+        let ttl_ms = failure
+            .retry_at_ms
+            .saturating_sub(now_ms)
+            .saturating_add(FAILURE_MEMORY_MS)
+            .clamp(1, MAX_TTL_MS);
+        self.bounded("failure write", async {
+            let value = self
+                .sealer
+                .seal_bytes(&failure_key, &failure.encode(), failure.retry_at_ms)
+                .map_err(Failure::Seal)?;
+            let conn = self.connection().await?;
+            let _: i64 = with_reconnect(|| {
+                let mut conn = conn.clone();
+                let (failure_key, value, channel) =
+                    (failure_key.as_str(), value.as_slice(), channel.as_str());
+                async move {
+                    RECORD_FAILURE
+                        .key(failure_key)
+                        .arg(value)
+                        .arg(ttl_ms)
+                        .arg(channel)
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn clear_failure(&self, key: &str) -> Result<(), StoreError> {
+        let failure_key = failure_key(&self.settings.key_prefix, key);
+        self.bounded("failure removal", async {
+            let conn = self.connection().await?;
+            let _: i64 = with_reconnect(|| {
+                let mut conn = conn.clone();
+                let failure_key = failure_key.as_str();
+                async move {
+                    redis::cmd("DEL")
+                        .arg(failure_key)
+                        .query_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A lease or record time to live in whole milliseconds, within what Redis accepts.
+fn clamp_ttl(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_TTL_MS)
+}
+
+/// The subscriber task: keeps a `PSUBSCRIBE {prefix}:*:changed` connection and wakes the waiters
+/// of each announced key. When the connection is lost it wakes every waiter (a change may have
+/// been missed; they re-read) and reconnects with a growing, jittered delay. It ends when the
+/// store is dropped.
+async fn subscribe(
+    inner: std::sync::Weak<Inner>,
+    subscribed: Arc<std::sync::atomic::AtomicBool>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use futures_util::StreamExt;
+    use std::sync::atomic::Ordering;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let Some(store) = inner.upgrade() else { return };
+        let (client, prefix, timeout) = (
+            store.client.clone(),
+            store.settings.key_prefix.clone(),
+            store.settings.op_timeout,
+        );
+        drop(store);
+        let pattern = format!("{}:*:changed", escape_glob(&prefix));
+        let connected = tokio::time::timeout(timeout, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.psubscribe(&pattern).await?;
+            RedisResult::Ok(pubsub)
+        })
+        .await;
+        match connected {
+            Ok(Ok(pubsub)) => {
+                subscribed.store(true, Ordering::Release);
+                delay = Duration::from_millis(250);
+                tracing::debug!("subscribed to token store change announcements");
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    let message = tokio::select! {
+                        message = messages.next() => message,
+                        _ = &mut stop => return,
+                    };
+                    let Some(message) = message else { break };
+                    let Some(store) = inner.upgrade() else { return };
+                    if let Some(key) = key_of_channel(&prefix, message.get_channel_name()) {
+                        store.changes.notify(key);
+                    }
+                }
+                tracing::debug!("lost the token store's change subscription; reconnecting");
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(error = %error, "cannot subscribe to token store changes");
+            }
+            Err(_) => tracing::debug!("subscribing to token store changes timed out"),
+        }
+        subscribed.store(false, Ordering::Release);
+        match inner.upgrade() {
+            Some(store) => store.changes.notify_all(),
+            None => return,
+        }
+        let pause = delay + delay.mul_f64(rand::random::<f64>() * 0.5);
+        delay = (delay * 2).min(Duration::from_secs(10));
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = &mut stop => return,
+        }
+    }
+}
+
+/// `text` with the glob characters of a Redis pattern escaped.
+fn escape_glob(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Runs `attempt`, and once more if it failed on a broken or refused connection: the connection
@@ -408,7 +651,33 @@ impl TokenStore for RedisTokenStore {
         self.inner.release(key, lease).await
     }
 
-    /// Polls: sleeps for the shorter of `timeout` and the poll interval (the cache re-reads).
+    async fn renew(&self, key: &str, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.renew(key, lease, ttl).await
+    }
+
+    async fn failure(&self, key: &str) -> Result<Option<FleetFailure>, StoreError> {
+        self.inner.failure(key).await
+    }
+
+    async fn record_failure(&self, key: &str, failure: &FleetFailure) -> Result<(), StoreError> {
+        self.inner.record_failure(key, failure).await
+    }
+
+    async fn clear_failure(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.clear_failure(key).await
+    }
+
+    /// A notified cursor while this store's subscription is up, else a polling one.
+    fn change_cursor(&self, key: &str) -> ChangeCursor {
+        if self.inner.subscribed() {
+            self.inner.changes.cursor(key)
+        } else {
+            ChangeCursor::polling()
+        }
+    }
+
+    /// Waits for an announcement of `key` (or the subscription's loss), at most `timeout`;
+    /// with a polling cursor, at most the poll interval.
     async fn wait_for_change(
         &self,
         key: &str,
@@ -416,9 +685,12 @@ impl TokenStore for RedisTokenStore {
         timeout: Duration,
     ) -> Result<(), StoreError> {
         let _ = key;
-        cursor
-            .changed(timeout.min(self.inner.settings.poll_interval))
-            .await;
+        let timeout = if cursor.is_notified() {
+            timeout
+        } else {
+            timeout.min(self.inner.settings.poll_interval)
+        };
+        cursor.changed(timeout).await;
         Ok(())
     }
 }

@@ -91,13 +91,13 @@ async fn untrusted_values_are_ignored_refetched_and_overwritten() {
     // An edited clear expiry (it is authenticated too).
     let value = raw_get(&mut raw, &token_key).await;
     let text = String::from_utf8_lossy(&value[..24]).into_owned();
-    let expiry: String = text["ts1:".len()..]
+    let expiry: String = text["ts2:".len()..]
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
     let later = (expiry.parse::<u64>().unwrap() + 3_600_000).to_string();
-    let mut edited = format!("ts1:{later}").into_bytes();
-    edited.extend_from_slice(&value["ts1:".len() + expiry.len()..]);
+    let mut edited = format!("ts2:{later}").into_bytes();
+    edited.extend_from_slice(&value["ts2:".len() + expiry.len()..]);
     raw_set(&mut raw, &token_key, &edited).await;
     assert!(ours.get(&key).await.unwrap().is_none());
     assert_eq!(
