@@ -84,7 +84,7 @@ pub(crate) struct Inner {
 }
 
 struct Subscriber {
-    subscribed: Arc<std::sync::atomic::AtomicBool>,
+    subscribed: tokio::sync::watch::Receiver<bool>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -154,29 +154,28 @@ impl Inner {
     /// Whether change announcements reach this process now; starts the subscriber task on
     /// first use (inside a tokio runtime; outside one, waiters poll).
     fn subscribed(self: &Arc<Self>) -> bool {
-        use std::sync::atomic::Ordering;
+        self.subscription().is_some_and(|up| *up.borrow())
+    }
+
+    /// Whether the subscription is up, as a receiver that sees it change; `None` outside a
+    /// runtime.
+    fn subscription(self: &Arc<Self>) -> Option<tokio::sync::watch::Receiver<bool>> {
         let mut subscriber = self
             .subscriber
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(subscriber) = &*subscriber {
-            return subscriber.subscribed.load(Ordering::Acquire);
+            return Some(subscriber.subscribed.clone());
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return false;
-        };
-        let subscribed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let (up, subscribed) = tokio::sync::watch::channel(false);
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        runtime.spawn(subscribe(
-            Arc::downgrade(self),
-            Arc::clone(&subscribed),
-            stopped,
-        ));
+        runtime.spawn(subscribe(Arc::downgrade(self), up, stopped));
         *subscriber = Some(Subscriber {
-            subscribed,
+            subscribed: subscribed.clone(),
             _stop: stop,
         });
-        false
+        Some(subscribed)
     }
 
     async fn connection(&self) -> RedisResult<ConnectionManager> {
@@ -535,11 +534,10 @@ fn clamp_ttl(ttl: Duration) -> u64 {
 /// store is dropped.
 async fn subscribe(
     inner: std::sync::Weak<Inner>,
-    subscribed: Arc<std::sync::atomic::AtomicBool>,
+    subscribed: tokio::sync::watch::Sender<bool>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     use futures_util::StreamExt;
-    use std::sync::atomic::Ordering;
     let mut delay = Duration::from_millis(250);
     loop {
         let Some(store) = inner.upgrade() else { return };
@@ -558,7 +556,7 @@ async fn subscribe(
         .await;
         match connected {
             Ok(Ok(pubsub)) => {
-                subscribed.store(true, Ordering::Release);
+                subscribed.send_replace(true);
                 delay = Duration::from_millis(250);
                 tracing::debug!("subscribed to token store change announcements");
                 let mut messages = pubsub.into_on_message();
@@ -580,7 +578,7 @@ async fn subscribe(
             }
             Err(_) => tracing::debug!("subscribing to token store changes timed out"),
         }
-        subscribed.store(false, Ordering::Release);
+        subscribed.send_replace(false);
         match inner.upgrade() {
             Some(store) => store.changes.notify_all(),
             None => return,
@@ -685,12 +683,21 @@ impl TokenStore for RedisTokenStore {
         timeout: Duration,
     ) -> Result<(), StoreError> {
         let _ = key;
-        let timeout = if cursor.is_notified() {
-            timeout
-        } else {
-            timeout.min(self.inner.settings.poll_interval)
-        };
-        cursor.changed(timeout).await;
+        if cursor.is_notified() {
+            cursor.changed(timeout).await;
+            return Ok(());
+        }
+        let timeout = timeout.min(self.inner.settings.poll_interval);
+        match self.inner.subscription() {
+            // Polling while the subscription comes up (a process starting): return once it is
+            // up, so that the cache re-reads and then waits with a notified cursor.
+            Some(mut up) => {
+                let _ = tokio::time::timeout(timeout, up.wait_for(|up| *up)).await;
+            }
+            None => {
+                cursor.changed(timeout).await;
+            }
+        }
         Ok(())
     }
 }

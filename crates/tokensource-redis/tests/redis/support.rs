@@ -16,31 +16,26 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 /// The environment variable naming the Redis server the tests use.
 pub const REDIS_URL_VAR: &str = "TOKENSOURCE_TEST_REDIS_URL";
 
-/// The Redis URL to test against; `None` (after printing why) when it is not set outside CI.
+/// The Redis URL to test against: `TOKENSOURCE_TEST_REDIS_URL` if set, else a `redis-server`
+/// this test process starts once (on a free loopback port, gone when the process exits).
 ///
 /// # Panics
-/// When it is not set and `CI` is: CI must run these tests.
-pub fn redis_url(test: &str) -> Option<String> {
+/// When the variable is not set and `redis-server` cannot be run: these tests never pass by
+/// skipping.
+pub fn redis_url(test: &str) -> String {
+    static OWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     match std::env::var(REDIS_URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!(
-                "{test}: {REDIS_URL_VAR} must be set when CI is set (e.g. redis://127.0.0.1:6379)"
-            )
-        }
-        _ => {
-            skip(&format!(
-                "skipped {test}: set {REDIS_URL_VAR}=redis://127.0.0.1:6379 to run it"
-            ));
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => OWN
+            .get_or_init(|| {
+                RedisServer::require(test);
+                let port = free_port();
+                let mut server = RedisServer::stopped(port);
+                server.start_for_process_lifetime();
+                server.url()
+            })
+            .clone(),
     }
-}
-
-/// Prints `line` past the test harness's output capture, so that a skip is seen.
-fn skip(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A credential key no other test (or earlier run) uses.
@@ -198,22 +193,48 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Whether `redis-server` can be run; panics if not and `CI` is set.
-    pub fn available(test: &str) -> bool {
+    /// Panics, saying what to install, unless `redis-server` can be run.
+    pub fn require(test: &str) {
         let found = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !found {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{test}: redis-server must be on PATH when CI is set"
-            );
-            skip(&format!("skipped {test}: redis-server is not on PATH"));
-        }
-        found
+        assert!(
+            found,
+            "{test} needs a Redis server: install redis-server (Debian/Ubuntu: `apt-get install \
+             redis-server`; macOS: `brew install redis`) so the tests can start one, or set \
+             {REDIS_URL_VAR}=redis://127.0.0.1:6379 to use a running one"
+        );
+    }
+
+    /// A running server on a free port, for a test that needs one of its own.
+    pub fn started(test: &str) -> Self {
+        RedisServer::require(test);
+        let mut server = RedisServer::stopped(free_port());
+        server.start();
+        server
+    }
+
+    /// Starts a server that lives as long as this process: a shell watches the process and
+    /// stops the server when it is gone (statics are never dropped).
+    fn start_for_process_lifetime(&mut self) {
+        let script = format!(
+            "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & \
+             server=$!; while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
+             kill $server 2>/dev/null",
+            self.port,
+            std::process::id()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.wait_until_up();
     }
 
     /// A server that is not running yet, for port `port`.
@@ -236,6 +257,10 @@ impl RedisServer {
             .spawn()
             .expect("start redis-server");
         self.child = Some(child);
+        self.wait_until_up();
+    }
+
+    fn wait_until_up(&self) {
         let address = SocketAddr::from(([127, 0, 0, 1], self.port));
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
