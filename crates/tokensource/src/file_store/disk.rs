@@ -5,7 +5,12 @@
 //! - `<stem>.token`: the encoded token, mode 0600, replaced atomically (temporary file + rename);
 //! - `<stem>.lease`: locked exclusively by the process fetching a token for everyone;
 //! - `<stem>.lock`: locked briefly around read-compare-write, so that put-if-newer and
-//!   compare-and-delete are atomic across processes.
+//!   compare-and-delete are atomic across processes;
+//! - `<stem>.failure`: the last failed fetch and the time of the next allowed attempt, shared
+//!   so that processes back off together (mode 0600, replaced atomically).
+//!
+//! Every file is opened without following symlinks and without blocking (a FIFO or a device put
+//! in a token file's place cannot hang a reader), and only regular files are used.
 //!
 //! Lock files are never deleted: a process could otherwise lock a file that another has just
 //! unlinked, and two processes would each hold "the" lock.
@@ -19,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::Token;
-use crate::store::{decode, encode, expires_later};
+use crate::store::{FleetFailure, decode, encode, expires_later};
 
 /// The largest token file read or written. An access token is at most 16 KiB; the rest of a
 /// record is a refresh token, scopes and a few numbers.
@@ -40,6 +45,7 @@ pub(super) struct KeyFiles {
     pub(super) token: PathBuf,
     pub(super) lease: PathBuf,
     lock: PathBuf,
+    pub(super) failure: PathBuf,
 }
 
 impl KeyFiles {
@@ -50,6 +56,7 @@ impl KeyFiles {
             token: dir.join(format!("{stem}.token")),
             lease: dir.join(format!("{stem}.lease")),
             lock: dir.join(format!("{stem}.lock")),
+            failure: dir.join(format!("{stem}.failure")),
             stem,
         }
     }
@@ -58,7 +65,7 @@ impl KeyFiles {
 /// The file name stem for `key`: `k-<key>` for a short key of lowercase letters, digits, `-` and
 /// `_` (safe on every file system, case-insensitive ones included), else `h-<sha256 of key>`.
 /// The prefixes keep the two forms from ever colliding.
-fn file_stem(key: &str) -> String {
+pub(super) fn file_stem(key: &str) -> String {
     let plain = !key.is_empty()
         && key.len() <= MAX_PLAIN_KEY_LEN
         && key
@@ -102,21 +109,102 @@ pub(super) fn stamp(files: &KeyFiles) -> Option<Stamp> {
         .map(|m| Stamp::of(&m))
 }
 
-/// Creates `dir` (and its missing parents) with mode 0700 if it does not exist.
-pub(super) fn create_dir(dir: &Path) -> io::Result<()> {
+/// Why a cache folder cannot be used.
+#[derive(Debug)]
+pub(super) enum DirError {
+    /// It cannot be created or examined.
+    Io(io::Error),
+    /// It is not a folder.
+    NotAFolder,
+    /// It belongs to another user (who could read or replace the tokens in it).
+    ForeignOwner { owner: u32, me: u32 },
+    /// Others may write to it (and so swap files in it).
+    Writable { mode: u32 },
+}
+
+impl From<io::Error> for DirError {
+    fn from(error: io::Error) -> Self {
+        DirError::Io(error)
+    }
+}
+
+impl std::fmt::Display for DirError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirError::Io(error) => write!(f, "{error}"),
+            DirError::NotAFolder => f.write_str("it exists and is not a folder"),
+            DirError::ForeignOwner { owner, me } => write!(
+                f,
+                "it belongs to user {owner}, not to this user ({me}), who could read or \
+                 replace the tokens in it"
+            ),
+            DirError::Writable { mode } => write!(
+                f,
+                "it is writable by others (mode {mode:03o}), who could replace the tokens in \
+                 it; make it private (chmod 700)"
+            ),
+        }
+    }
+}
+
+/// Creates `dir` (and its missing parents) with mode 0700 if it does not exist, then checks
+/// that the folder (new or existing) belongs to this user and that nobody else may write to it.
+pub(super) fn create_dir(dir: &Path) -> Result<(), DirError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)?;
-    if fs::metadata(dir)?.is_dir() {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "it exists and is not a folder",
-        ))
+    let metadata = fs::metadata(dir)?;
+    if !metadata.is_dir() {
+        return Err(DirError::NotAFolder);
     }
+    check_private_dir(&metadata)
+}
+
+#[cfg(unix)]
+fn check_private_dir(metadata: &fs::Metadata) -> Result<(), DirError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    if metadata.uid() != me {
+        return Err(DirError::ForeignOwner {
+            owner: metadata.uid(),
+            me,
+        });
+    }
+    let mode = metadata.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(DirError::Writable { mode });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private_dir(metadata: &fs::Metadata) -> Result<(), DirError> {
+    // Windows folders are private through their ACLs, which the user profile's defaults set.
+    let _ = metadata;
+    Ok(())
+}
+
+/// Opens `path` for reading without following a symlink and without blocking (a FIFO opens at
+/// once instead of waiting for a writer); the caller checks that it is a regular file.
+fn open_for_reading(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow_no_block(&mut options);
+    options.open(path)
+}
+
+fn no_follow_no_block(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits();
+        options.custom_flags(i32::try_from(flags).unwrap_or(0));
+    }
+    #[cfg(not(unix))]
+    let _ = options;
 }
 
 /// What reading the token file found.
@@ -136,7 +224,7 @@ pub(super) fn read(files: &KeyFiles) -> ReadOutcome {
         token: None,
         stamp: stamp(files),
     };
-    let Ok(mut file) = File::open(&files.token) else {
+    let Ok(mut file) = open_for_reading(&files.token) else {
         return absent();
     };
     let (Ok(metadata), Ok(link)) = (file.metadata(), fs::symlink_metadata(&files.token)) else {
@@ -210,7 +298,7 @@ pub(super) fn put(files: &KeyFiles, token: &Token) -> io::Result<Option<Stamp>> 
     {
         return Ok(None);
     }
-    write_atomically(files, &bytes).map(Some)
+    write_atomically(files, &bytes, &files.token).map(Some)
 }
 
 /// Removes the token file if it still holds `token`.
@@ -263,12 +351,46 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     private(&mut options);
-    options.open(path)
+    no_follow_no_block(&mut options);
+    let file = options.open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the lock file is not a regular file",
+        ))
+    }
 }
 
-/// Writes `bytes` to a new private file in the folder and renames it over the token file, so
-/// that a reader sees the old token or the new one, never a part.
-fn write_atomically(files: &KeyFiles, bytes: &[u8]) -> io::Result<Stamp> {
+/// Reads the shared failure record; `None` for anything but a private regular file holding
+/// one.
+pub(super) fn read_failure(files: &KeyFiles) -> Option<FleetFailure> {
+    let mut file = open_for_reading(&files.failure).ok()?;
+    let metadata = file.metadata().ok()?;
+    let link = fs::symlink_metadata(&files.failure).ok()?;
+    if !(same_file(&metadata, &link) && trusted(&metadata)) {
+        return None;
+    }
+    FleetFailure::decode(&read_capped(&mut file)?)
+}
+
+/// Replaces the shared failure record.
+pub(super) fn write_failure(files: &KeyFiles, failure: &FleetFailure) -> io::Result<()> {
+    write_atomically(files, &failure.encode(), &files.failure).map(|_| ())
+}
+
+/// Removes the shared failure record, if there is one.
+pub(super) fn remove_failure(files: &KeyFiles) -> io::Result<()> {
+    match fs::remove_file(&files.failure) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `bytes` to a new private file in the folder and renames it over `target`, so that a
+/// reader sees the old content or the new, never a part.
+fn write_atomically(files: &KeyFiles, bytes: &[u8], target: &Path) -> io::Result<Stamp> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -289,7 +411,7 @@ fn write_atomically(files: &KeyFiles, bytes: &[u8]) -> io::Result<Stamp> {
         // A rename keeps the inode, the length and the modification time.
         let stamp = Stamp::of(&file.metadata()?);
         drop(file);
-        fs::rename(&temp, &files.token)?;
+        fs::rename(&temp, target)?;
         Ok(stamp)
     })();
     if result.is_err() {

@@ -16,13 +16,20 @@
 //! - the refresh lease is an exclusive lock (`flock` on Unix, `LockFileEx` on Windows) on a
 //!   per-key lease file, held while the file is open: when the holder releases it, or dies, the
 //!   operating system frees it at once and another process takes over. The lease's `ttl` is
-//!   therefore not needed to recover from a dead holder; a holder that hangs keeps it until the
-//!   cache's own limit (twice the lease time to live) makes the others fetch anyway;
+//!   therefore not needed to recover from a dead holder, and a holder's fetch is bounded by the
+//!   cache's fetch deadline;
 //! - a lease is also refused when the token file changed since this store last read it: the
 //!   process that just stored a token and released the lease has done the fetch, and the caller
 //!   should read that token rather than fetch again. (The cache also looks at the store once
 //!   more after taking a lease; this keeps the single flight for any other caller of the store.)
-//! - [`wait_for_change`](TokenStore::wait_for_change) polls (the trait's default, every 50 ms).
+//! - a failed fetch and the time of the next allowed attempt are shared in a per-key failure
+//!   file, so that processes back off together instead of each trying the endpoint;
+//! - every file is opened without following symlinks and without blocking, and only regular
+//!   files are used: a FIFO or a device in a token file's place reads as no token at once;
+//! - the folder must belong to this user and not be writable by others (checked for a folder
+//!   that already exists too), else [`FileStore::new`] refuses it, naming it;
+//! - [`wait_for_change`](TokenStore::wait_for_change) polls (the trait's default: the cache
+//!   waits growing, jittered intervals).
 //!
 //! The files hold access tokens in clear: keep the folder private, as the CLI's default one is.
 //! Keys are never secrets; the `config` module's profiles key their files by profile name
@@ -71,7 +78,7 @@ use std::time::Duration;
 
 use crate::Token;
 use crate::async_trait;
-use crate::store::{Lease, StoreError, TokenStore};
+use crate::store::{FleetFailure, Lease, StoreError, TokenStore};
 
 use disk::{KeyFiles, Stamp};
 
@@ -100,14 +107,17 @@ impl FileStore {
     /// A store in `dir`, which is created (with mode 0700, as are missing parents) if absent.
     ///
     /// # Errors
-    /// When the folder cannot be created, or the path exists and is not a folder.
+    /// When the folder cannot be created, the path exists and is not a folder, or (on Unix) the
+    /// folder belongs to another user or others may write to it: they could read or replace
+    /// the tokens. The error names the folder.
     pub fn new(dir: impl Into<PathBuf>) -> Result<FileStore, StoreError> {
         let dir = dir.into();
         disk::create_dir(&dir).map_err(|e| {
-            StoreError::with_source(
-                format!("the cache folder {} cannot be created ({e})", dir.display()),
-                e,
-            )
+            let message = format!("the cache folder {} cannot be used: {e}", dir.display());
+            match e {
+                disk::DirError::Io(source) => StoreError::with_source(message, source),
+                _ => StoreError::new(message),
+            }
         })?;
         Ok(FileStore {
             inner: Arc::new(Inner {
@@ -234,6 +244,30 @@ impl TokenStore for FileStore {
             },
         );
         Ok(Some(lease))
+    }
+
+    async fn failure(&self, key: &str) -> Result<Option<FleetFailure>, StoreError> {
+        let files = self.files(key);
+        self.blocking(move || disk::read_failure(&files)).await
+    }
+
+    async fn record_failure(&self, key: &str, failure: &FleetFailure) -> Result<(), StoreError> {
+        let files = self.files(key);
+        let failure = failure.clone();
+        self.blocking(move || {
+            disk::write_failure(&files, &failure)
+                .map_err(|e| io_error("cannot write the failure file", &files.failure, e))
+        })
+        .await?
+    }
+
+    async fn clear_failure(&self, key: &str) -> Result<(), StoreError> {
+        let files = self.files(key);
+        self.blocking(move || {
+            disk::remove_failure(&files)
+                .map_err(|e| io_error("cannot remove the failure file", &files.failure, e))
+        })
+        .await?
     }
 
     async fn release(&self, key: &str, lease: &Lease) -> Result<(), StoreError> {

@@ -70,8 +70,9 @@ fn a_file_in_the_way_is_an_error() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join("file");
     std::fs::write(&path, b"x").unwrap();
-    let error = FileStore::new(&path).unwrap_err();
-    assert!(error.to_string().contains("cannot be created"), "{error}");
+    let error = FileStore::new(&path).unwrap_err().to_string();
+    assert!(error.contains("cannot be used"), "{error}");
+    assert!(error.contains(&path.display().to_string()), "{error}");
 }
 
 #[tokio::test]
@@ -400,4 +401,163 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// Runs `work` on a thread and fails the test if it has not returned after 30 s (a hang).
+fn without_hanging<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the file store hung (or panicked)")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_a_token_file_reads_as_no_token_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path()).unwrap();
+    let path = token_path(&store, "k");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo (coreutils) must be installed");
+    assert!(status.success());
+    let reader = store.clone();
+    let found = without_hanging(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async move { reader.get("k").await.unwrap().is_some() })
+    });
+    assert!(!found);
+    // The FIFO is replaced by the next put.
+    let writer = store.clone();
+    without_hanging(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async move { writer.put("k", &token("fresh", 60)).await.unwrap() })
+    });
+    assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+
+    // A FIFO as a lock file is refused with an error, not a hang.
+    let lock = dir
+        .path()
+        .join(format!("{}.lock", disk::file_stem("other")));
+    std::process::Command::new("mkfifo")
+        .arg(&lock)
+        .status()
+        .unwrap();
+    let writer = store.clone();
+    let result = without_hanging(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async move { writer.put("other", &token("t", 60)).await })
+    });
+    assert!(result.is_err());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symlinked_token_file_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path().join("tokens")).unwrap();
+    let elsewhere = FileStore::new(dir.path().join("elsewhere")).unwrap();
+    elsewhere.put("k", &token("planted", 3600)).await.unwrap();
+    std::os::unix::fs::symlink(token_path(&elsewhere, "k"), token_path(&store, "k")).unwrap();
+    assert!(store.get("k").await.unwrap().is_none());
+}
+
+#[cfg(unix)]
+#[test]
+fn folders_others_may_write_to_are_refused_naming_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    for mode in [0o777, 0o770, 0o702] {
+        let dir = root.path().join(format!("open-{mode:o}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        let error = FileStore::new(&dir).unwrap_err().to_string();
+        assert!(error.contains(&dir.display().to_string()), "{error}");
+        assert!(error.contains("writable by others"), "{error}");
+    }
+    // Private and read-only-for-others folders are fine.
+    for mode in [0o700, 0o755] {
+        let dir = root.path().join(format!("ok-{mode:o}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        FileStore::new(&dir).unwrap();
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_folder_of_another_user_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let me = rustix::process::geteuid();
+    let foreign = if me.is_root() {
+        // As root: a folder handed to `nobody`.
+        let dir = root.path().join("foreign");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+        dir
+    } else {
+        // As anyone else: the root folder belongs to root.
+        PathBuf::from("/")
+    };
+    let error = FileStore::new(&foreign).unwrap_err().to_string();
+    assert!(error.contains(&foreign.display().to_string()), "{error}");
+    assert!(error.contains("belongs to user"), "{error}");
+}
+
+#[tokio::test]
+async fn a_token_of_unknown_expiry_is_replaced_by_a_fresh_one() {
+    let _no_fork = NO_FORK.read().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path()).unwrap();
+    let old = Token::builder("old")
+        .issued_at(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    store.put("k", &old).await.unwrap();
+    store.put("k", &token("fresh", 600)).await.unwrap();
+    assert_eq!(
+        store.get("k").await.unwrap().unwrap().expose_secret(),
+        "fresh"
+    );
+    // And a fresher token of unknown expiry replaces an older one of unknown expiry.
+    let newer = Token::builder("newer").build().unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = FileStore::new(dir2.path()).unwrap();
+    store2.put("k", &old).await.unwrap();
+    store2.put("k", &newer).await.unwrap();
+    assert_eq!(
+        store2.get("k").await.unwrap().unwrap().expose_secret(),
+        "newer"
+    );
+}
+
+#[tokio::test]
+async fn failures_are_shared_between_stores_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FileStore::new(dir.path()).unwrap();
+    let b = FileStore::new(dir.path()).unwrap();
+    assert!(b.failure("k").await.unwrap().is_none());
+    let error = crate::Error::unavailable("endpoint", "HTTP 503").with_status(503);
+    let retry_at = std::time::SystemTime::now() + Duration::from_secs(30);
+    let failure = FleetFailure::new(&error, 2, retry_at);
+    a.record_failure("k", &failure).await.unwrap();
+    let seen = b.failure("k").await.unwrap().expect("a shared failure");
+    assert_eq!(seen, failure);
+    assert_eq!(seen.to_error().kind(), crate::ErrorKind::Unavailable);
+    #[cfg(unix)]
+    assert_eq!(mode(&a.files("k").failure), 0o600);
+    b.clear_failure("k").await.unwrap();
+    assert!(a.failure("k").await.unwrap().is_none());
+    // Garbage in the failure file reads as no failure.
+    std::fs::write(a.files("k").failure, b"{not json").unwrap();
+    assert!(a.failure("k").await.unwrap().is_none());
 }
