@@ -227,13 +227,15 @@ impl RedisServer {
             self.port,
             std::process::id()
         );
-        Command::new("sh")
+        let mut watcher = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        // Reaped if it ends while this process still runs (the server failed to start).
+        std::thread::spawn(move || watcher.wait());
         self.wait_until_up();
     }
 
