@@ -407,3 +407,14 @@ async fn works_as_a_trait_object() {
     assert_eq!(secret(&dynamic.token().await), "token-1");
     source.set(vec![ok(1)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_is_not_handed_out_in_its_last_second() {
+    let source = Scripted::new(vec![ok(100)]);
+    let cache = cache(&source, RefreshPolicy::default().with_max_attempts(1));
+    assert_eq!(secret(&cache.token().await), "token-0");
+    // The background refresh at the margin fails to happen (no caller inside it); at 99.5 s the
+    // token has half a second left, under the one-second safety margin.
+    advance(Duration::from_millis(99_500)).await;
+    assert_eq!(secret(&cache.token().await), "token-1");
+}

@@ -502,10 +502,14 @@ impl<S: TokenSource + 'static> Shared<S> {
     ///
     /// The refresh point is jittered (up to a tenth of the margin earlier), so that a fleet of
     /// processes holding one shared token does not wake at one instant.
+    ///
+    /// The token counts as expired a little before its stated expiry (a second, at most a tenth
+    /// of its lifetime), for the time a request takes to reach the API and for clock skew.
     fn entry(&self, token: Token, remaining: Duration, now: u64) -> Entry {
         let full = token.lifetime().unwrap_or(remaining).max(remaining);
         let floor = now.saturating_add(millis(self.policy.min_interval()));
-        let expires_at = now.saturating_add(millis(remaining));
+        let safety = EXPIRY_SAFETY.min(full / 10);
+        let expires_at = now.saturating_add(millis(remaining.saturating_sub(safety)));
         let margin = self.policy.margin_for(full);
         let margin = margin + (margin / 10).mul_f64(rand::random::<f64>());
         let refresh_at = expires_at.saturating_sub(millis(margin));
@@ -533,6 +537,10 @@ impl<S: fmt::Debug> fmt::Debug for CacheBuilder<S> {
             .finish_non_exhaustive()
     }
 }
+
+/// How long before its stated expiry a token stops being handed out (at most a tenth of its
+/// lifetime).
+const EXPIRY_SAFETY: Duration = Duration::from_secs(1);
 
 /// Whether `runtime` has the time driver. Tokio offers no query for it; creating a timer is
 /// the test (it panics without the driver, and the panic is caught here, once per runtime).
