@@ -181,23 +181,14 @@ async fn custom_providers_plug_in_by_name() {
     );
 }
 
-/// The Redis URL for tests that need a real server; `None` (skip) outside CI, a failure in CI.
-fn redis_url() -> Option<String> {
-    match std::env::var("TOKENSOURCE_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("TOKENSOURCE_TEST_REDIS_URL must be set in CI")
-        }
-        Err(_) => {
-            eprintln!("skipped: set TOKENSOURCE_TEST_REDIS_URL to run the Redis store tests");
-            None
-        }
-    }
+/// The test Redis (started by the test kit if `TOKENSOURCE_TEST_REDIS_URL` is not set).
+fn redis_url() -> String {
+    tokensource_testkit::redis_server::redis_url(module_path!())
 }
 
 #[tokio::test]
 async fn profiles_with_a_redis_store_share_one_fetch() {
-    let Some(redis) = redis_url() else { return };
+    let redis = redis_url();
     let server = MockServer::oauth2(OAuth2Mock::new("fleet-client", "fleet-secret"))
         .start()
         .await;

@@ -5,8 +5,8 @@
 //!
 //! The server is looked for in `interop/` beside this crate's manifest, or in the folder that env
 //! `TOKENSOURCE_INTEROP` names (`TOKENSOURCE_INTEROP=1` keeps the usual folder). When it is not
-//! installed (or `node` is missing), each test prints a skip line, unless env `CI` or
-//! `TOKENSOURCE_INTEROP` is set: then it fails.
+//! installed, the first test installs it (`interop/setup.sh`, `npm ci` of the pinned version);
+//! without node or npm the tests fail and say what to install. They never pass by skipping.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -27,6 +27,46 @@ const POST_CLIENT: &str = "tokensource-post";
 /// The resource indicator the server knows (see `interop/server.mjs`).
 const RESOURCE: &str = "urn:tokensource:interop-api";
 
+/// Installs the server into `dir` with `setup.sh` unless it is there already.
+fn install(dir: &std::path::Path) -> Result<(), String> {
+    let works = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !works("node") {
+        return Err("node is not on PATH".to_owned());
+    }
+    if dir
+        .join("node_modules/oidc-provider/package.json")
+        .is_file()
+    {
+        return Ok(());
+    }
+    if !works("npm") {
+        return Err(format!(
+            "oidc-provider is not installed in {} and npm is not on PATH to install it",
+            dir.display()
+        ));
+    }
+    let output = Command::new("bash")
+        .arg(dir.join("setup.sh"))
+        .output()
+        .map_err(|e| format!("cannot run setup.sh: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "setup.sh failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
 /// The running server; killed when dropped.
 struct AuthorizationServer {
     child: Child,
@@ -35,44 +75,29 @@ struct AuthorizationServer {
 }
 
 impl AuthorizationServer {
-    /// Starts the server, or returns `None` after printing a skip line when it is not installed
-    /// and neither `CI` nor `TOKENSOURCE_INTEROP` is set.
-    fn start_or_skip(test: &str) -> Option<AuthorizationServer> {
-        // TOKENSOURCE_INTEROP=1 (or true) requires the server in its usual place; any other
-        // value names the folder that holds server.mjs and node_modules.
-        let explicit = std::env::var_os("TOKENSOURCE_INTEROP");
-        let dir = explicit
-            .as_ref()
+    /// Starts the server, installing it first (`interop/setup.sh`, once per test run) when it
+    /// is not installed yet.
+    ///
+    /// # Panics
+    /// When node or npm is missing, or the installation fails: the test says what to install
+    /// and never passes by skipping.
+    fn start_or_fail(test: &str) -> AuthorizationServer {
+        // TOKENSOURCE_INTEROP names a folder that holds server.mjs and node_modules (1, true or
+        // yes keep the usual one).
+        let dir = std::env::var_os("TOKENSOURCE_INTEROP")
             .filter(|v| !matches!(v.to_str(), Some("1" | "true" | "yes")))
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop"));
-        let installed = dir
-            .join("node_modules/oidc-provider/package.json")
-            .is_file();
-        let node = Command::new("node")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !(installed && node) {
-            let why = if node {
-                format!("oidc-provider is not installed in {}", dir.display())
-            } else {
-                "node is not on PATH".to_owned()
-            };
-            let fix =
-                "run crates/tokensource-client-credentials/interop/setup.sh (needs node and npm)";
-            if explicit.is_some() || std::env::var_os("CI").is_some() {
-                panic!("interop test {test}: {why}; {fix}");
-            }
-            // Past the test harness's capture, so the skip shows in a plain `cargo test`.
-            let _ = writeln!(
-                std::io::stderr(),
-                "interop test {test} skipped: {why}; {fix}"
+        static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+        let installed = INSTALLED.get_or_init(|| install(&dir));
+        if let Err(why) = installed {
+            panic!(
+                "interop test {test}: {why}. Install node (20 or later) and npm (Debian/Ubuntu: \
+                 `apt-get install nodejs npm`), then run \
+                 crates/tokensource-client-credentials/interop/setup.sh, or let the test run it"
             );
-            return None;
         }
-        Some(AuthorizationServer::start(dir))
+        AuthorizationServer::start(dir)
     }
 
     fn start(dir: PathBuf) -> AuthorizationServer {
@@ -182,9 +207,7 @@ fn rfc6749_basic(id: &str, secret: &str) -> String {
 
 #[tokio::test]
 async fn basic_auth_with_a_special_character_secret_yields_an_active_token() {
-    let Some(server) = AuthorizationServer::start_or_skip("basic_auth") else {
-        return;
-    };
+    let server = AuthorizationServer::start_or_fail("basic_auth");
     let source =
         ClientCredentialsTokenSource::builder(server.url("/oauth/v2/token"), BASIC_CLIENT, SECRET)
             .scopes(["api:read"])
@@ -210,9 +233,7 @@ async fn basic_auth_with_a_special_character_secret_yields_an_active_token() {
 
 #[tokio::test]
 async fn the_server_is_strict_about_basic_encoding() {
-    let Some(server) = AuthorizationServer::start_or_skip("strict_server") else {
-        return;
-    };
+    let server = AuthorizationServer::start_or_fail("strict_server");
     // Plain Basic (no form-encoding, as curl -u or reqwest's basic_auth would send it) is refused:
     // this server really decodes RFC 6749 2.3.1 credentials, so the success above is meaningful.
     let naive = format!(
@@ -236,9 +257,7 @@ async fn the_server_is_strict_about_basic_encoding() {
 
 #[tokio::test]
 async fn request_body_auth_with_a_resource_indicator() {
-    let Some(server) = AuthorizationServer::start_or_skip("request_body") else {
-        return;
-    };
+    let server = AuthorizationServer::start_or_fail("request_body");
     let source =
         ClientCredentialsTokenSource::builder(server.url("/oauth/v2/token"), POST_CLIENT, SECRET)
             .auth_style(AuthStyle::RequestBody)
@@ -258,9 +277,7 @@ async fn request_body_auth_with_a_resource_indicator() {
 
 #[tokio::test]
 async fn wrong_credentials_are_rejected_with_the_servers_message() {
-    let Some(server) = AuthorizationServer::start_or_skip("rejected") else {
-        return;
-    };
+    let server = AuthorizationServer::start_or_fail("rejected");
     let token_url = server.url("/oauth/v2/token");
     let wrong_secret =
         ClientCredentialsTokenSource::builder(&token_url, BASIC_CLIENT, "s3cr:t+%&= y")
@@ -289,9 +306,7 @@ async fn wrong_credentials_are_rejected_with_the_servers_message() {
 
 #[tokio::test]
 async fn granted_scopes_come_from_the_server() {
-    let Some(server) = AuthorizationServer::start_or_skip("granted_scopes") else {
-        return;
-    };
+    let server = AuthorizationServer::start_or_fail("granted_scopes");
     // oidc-provider grants the scopes the client may have and drops the rest.
     let source =
         ClientCredentialsTokenSource::builder(server.url("/oauth/v2/token"), BASIC_CLIENT, SECRET)

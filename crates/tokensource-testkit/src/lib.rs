@@ -67,6 +67,7 @@ mod oauth2;
 mod protocol;
 pub mod raw;
 mod recorded;
+pub mod redis_server;
 mod server;
 mod tokens;
 mod younium;

@@ -262,23 +262,14 @@ async fn profiles_of_one_client_with_different_scopes_do_not_share_a_token() {
     assert_eq!(server.token_hits(), 2);
 }
 
-/// The Redis URL for the fleet test: `None` (skip) outside CI, a failure in CI.
-fn redis_url() -> Option<String> {
-    match std::env::var("TOKENSOURCE_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("TOKENSOURCE_TEST_REDIS_URL must be set in CI")
-        }
-        Err(_) => {
-            eprintln!("skipped: set TOKENSOURCE_TEST_REDIS_URL to run the Redis store test");
-            None
-        }
-    }
+/// The test Redis (started by the test kit if `TOKENSOURCE_TEST_REDIS_URL` is not set).
+fn redis_url() -> String {
+    tokensource_testkit::redis_server::redis_url(module_path!())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_on_one_redis_store_fetch_once() {
-    let Some(redis) = redis_url() else { return };
+    let redis = redis_url();
     let server = oauth2_server().await;
     // A slow answer, so that every run is waiting while one of them fetches.
     server.fail_next(Fault::Slow(Duration::from_millis(300)));
