@@ -126,6 +126,18 @@ fn config_errors_name_the_profile_and_field() {
             "profiles.p.token_url",
         ),
         (
+            "[profiles.p]\nprovider = \"client-credentials\"\ntoken_url = \"not a url\"\nclient_id = \"id\"\nclient_secret = \"s\"\n",
+            "profiles.p.token_url",
+        ),
+        (
+            "[profiles.n]\nprovider = \"noyo\"\ntoken_url = \"::\"\nclient_id = \"id\"\nclient_secret = \"s\"\n",
+            "profiles.n.token_url",
+        ),
+        (
+            "[profiles.y]\nprovider = \"younium\"\nclient_id = \"id\"\nsecret = \"s\"\ntoken_url = \"https://y.example.com/auth/token\"\napi_base_url = \"http://y.example.com/\"\n",
+            "profiles.y.api_base_url",
+        ),
+        (
             "[profiles.p]\nprovider = \"client-credentials\"\ntoken_url = \"https://auth.example.com/token\"\nclient_id = \"id\"\nclient_secret = \"s\"\nauth_style = \"digest\"\n",
             "profiles.p.auth_style",
         ),
@@ -146,6 +158,7 @@ fn config_errors_name_the_profile_and_field() {
         let config = Config::from_toml(text).unwrap();
         let error = config.check(&Registry::with_builtins()).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Configuration, "{text}");
+        assert_eq!(error.field(), Some(field), "{text}: {error}");
         assert!(error.to_string().contains(field), "{text}: {error}");
     }
 }

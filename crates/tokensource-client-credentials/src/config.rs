@@ -324,7 +324,7 @@ mod tests {
             AuthStyle::RequestBody
         );
         let error = "bearer".parse::<AuthStyle>().unwrap_err();
-        assert_eq!(error.provider(), "auth_style");
+        assert_eq!(error.field(), Some("auth_style"));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Error {
 #[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
+    /// For configuration errors: the setting (or its key path, such as
+    /// `profiles.NAME.token_url`) that is wrong.
+    field: Option<Cow<'static, str>>,
     provider: Cow<'static, str>,
     status: Option<u16>,
     detail: String,
@@ -85,6 +88,7 @@ impl Error {
         Error {
             inner: Arc::new(Inner {
                 kind,
+                field: None,
                 provider: provider.into(),
                 status: None,
                 detail,
@@ -131,8 +135,28 @@ impl Error {
     }
 
     /// A configuration error: `field` names the setting, `detail` says what was expected.
+    ///
+    /// The field is kept apart from the provider: a provider tags its errors with
+    /// [`with_provider`](Error::with_provider), and a configuration layer turns the field into a
+    /// key path with [`with_field`](Error::with_field), neither overwriting the other.
+    ///
+    /// ```
+    /// use tokensource_core::Error;
+    ///
+    /// let error = Error::configuration("token_url", "not a valid URL").with_provider("oauth2");
+    /// assert_eq!(error.field(), Some("token_url"));
+    /// assert_eq!(error.provider(), "oauth2");
+    /// let error = error.with_field("profiles.partner.token_url");
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "configuration error: profiles.partner.token_url: not a valid URL"
+    /// );
+    /// ```
     pub fn configuration(field: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
-        Error::new(ErrorKind::Configuration, field, detail.into())
+        let field = field.into();
+        let mut error = Error::new(ErrorKind::Configuration, field.clone(), detail.into());
+        error.inner_mut().field = Some(field);
+        error
     }
 
     /// An error from a custom token source, kept as the [`source`](StdError::source).
@@ -169,11 +193,26 @@ impl Error {
         self
     }
 
-    /// Replaces the provider name (for example a configuration error tagged with its profile).
+    /// Replaces the provider name. A configuration error keeps its [`field`](Error::field).
     #[must_use]
     pub fn with_provider(mut self, provider: impl Into<Cow<'static, str>>) -> Self {
         self.inner_mut().provider = provider.into();
         self
+    }
+
+    /// Replaces the field a configuration error names (for example with its key path in a
+    /// configuration file). Other errors are returned unchanged.
+    #[must_use]
+    pub fn with_field(mut self, field: impl Into<Cow<'static, str>>) -> Self {
+        if self.inner.kind == ErrorKind::Configuration {
+            self.inner_mut().field = Some(field.into());
+        }
+        self
+    }
+
+    /// The setting a configuration error is about (`None` for other kinds).
+    pub fn field(&self) -> Option<&str> {
+        self.inner.field.as_deref()
     }
 
     /// What went wrong.
@@ -181,7 +220,8 @@ impl Error {
         self.inner.kind
     }
 
-    /// The provider (or, for configuration errors, the field) the error is about.
+    /// The provider the error is about (for a configuration error not tagged with one, its
+    /// field).
     pub fn provider(&self) -> &str {
         &self.inner.provider
     }
@@ -236,7 +276,8 @@ impl fmt::Display for Error {
                 write!(f, ": {}", inner.detail)?;
             }
             ErrorKind::Configuration => {
-                write!(f, "configuration error: {provider}: {}", inner.detail)?
+                let field = inner.field.as_deref().unwrap_or(provider);
+                write!(f, "configuration error: {field}: {}", inner.detail)?
             }
             ErrorKind::Other => {
                 write!(f, "{provider}: ")?;
@@ -259,6 +300,9 @@ impl fmt::Debug for Error {
         let mut d = f.debug_struct("Error");
         d.field("kind", &inner.kind)
             .field("provider", &inner.provider);
+        if let Some(field) = &inner.field {
+            d.field("field", field);
+        }
         if let Some(status) = inner.status {
             d.field("status", &status);
         }
@@ -327,8 +371,19 @@ mod tests {
             Error::configuration("profiles.a.client_id", "must not be empty").to_string(),
             "configuration error: profiles.a.client_id: must not be empty"
         );
-        let relabeled =
-            Error::configuration("secret", "missing").with_provider("profiles.x.secret");
-        assert_eq!(relabeled.provider(), "profiles.x.secret");
+        let tagged = Error::configuration("secret", "missing").with_provider("noyo");
+        assert_eq!(
+            tagged.field(),
+            Some("secret"),
+            "the provider does not overwrite the field"
+        );
+        let relabeled = tagged.with_field("profiles.x.secret");
+        assert_eq!(relabeled.field(), Some("profiles.x.secret"));
+        assert_eq!(relabeled.provider(), "noyo");
+        assert_eq!(
+            relabeled.to_string(),
+            "configuration error: profiles.x.secret: missing"
+        );
+        assert_eq!(Error::unavailable("p", "x").with_field("f").field(), None);
     }
 }

@@ -198,10 +198,7 @@ impl NoyoBuilder {
             return Err(Error::configuration("client_secret", "must not be empty"));
         }
         let url = self.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL);
-        let endpoint = TokenEndpoint::new(PROVIDER, url, self.http_options)
-            // Keep the key named whatever the failure (an unparsable URL comes back labelled with
-            // the provider instead).
-            .map_err(|e| e.with_provider("token_url"))?;
+        let endpoint = TokenEndpoint::new(PROVIDER, url, self.http_options)?;
         Ok(NoyoTokenSource {
             client_id: self.client_id,
             client_secret: self.client_secret,
@@ -242,7 +239,7 @@ mod tests {
         let key = |b: NoyoBuilder| {
             let err = b.build().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
-            err.provider().to_owned()
+            err.field().unwrap_or_default().to_owned()
         };
         assert_eq!(key(NoyoTokenSource::builder("", "s")), "client_id");
         assert_eq!(key(NoyoTokenSource::builder("a:b", "s")), "client_id");

@@ -263,7 +263,7 @@ mod tests {
             YouniumEnvironment::UsSandbox
         );
         let err = "staging".parse::<YouniumEnvironment>().unwrap_err();
-        assert_eq!(err.provider(), "environment");
+        assert_eq!(err.field(), Some("environment"));
         assert!(err.to_string().contains("us-sandbox"), "{err}");
         assert_eq!(
             "V1".parse::<YouniumAuthVersion>().unwrap(),

@@ -278,10 +278,7 @@ impl YouniumBuilder {
             Some(url) => url,
             None => self.environment.token_url(self.auth_version).into(),
         };
-        let endpoint = TokenEndpoint::new(PROVIDER, &token_url, self.http_options.clone())
-            // Keep the key named whatever the failure (an unparsable URL comes back labelled with
-            // the provider instead).
-            .map_err(|e| e.with_provider("token_url"))?;
+        let endpoint = TokenEndpoint::new(PROVIDER, &token_url, self.http_options.clone())?;
 
         let api_base_url = match self.api_base_url {
             Some(url) => {
@@ -289,7 +286,7 @@ impl YouniumBuilder {
                     Error::configuration("api_base_url", format!("not a valid URL ({e})"))
                 })?;
                 tokensource_http::check_url(&url, self.http_options.allow_insecure_http())
-                    .map_err(|e| e.with_provider("api_base_url"))?;
+                    .map_err(|e| e.with_field("api_base_url"))?;
                 Some(url)
             }
             None if custom_token_url => None,
@@ -426,7 +423,7 @@ mod tests {
         let key = |b: YouniumBuilder| {
             let err = b.build().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
-            err.provider().to_owned()
+            err.field().unwrap_or_default().to_owned()
         };
         assert_eq!(key(YouniumTokenSource::builder(" ", "s")), "client_id");
         assert_eq!(key(YouniumTokenSource::builder("c", "")), "secret");

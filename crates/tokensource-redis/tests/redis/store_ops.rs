@@ -286,21 +286,21 @@ fn building_needs_no_runtime_and_no_server() {
 fn configuration_errors_name_the_setting_and_hide_secrets() {
     let error = RedisTokenStore::new("redis://:hunter2@host:notaport", &secret("s")).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Configuration);
-    assert_eq!(error.provider(), "redis_url");
+    assert_eq!(error.field(), Some("redis_url"));
     assert!(!format!("{error} {error:?}").contains("hunter2"));
 
     let error = RedisTokenStore::new("redis://127.0.0.1", &secret("")).unwrap_err();
-    assert_eq!(error.provider(), "credential_secret");
+    assert_eq!(error.field(), Some("credential_secret"));
     let error = RedisTokenStore::builder("redis://127.0.0.1", &secret("s"))
         .op_timeout(Duration::ZERO)
         .build()
         .unwrap_err();
-    assert_eq!(error.provider(), "op_timeout");
+    assert_eq!(error.field(), Some("op_timeout"));
     let error = RedisTokenStore::builder("redis://127.0.0.1", &secret("s"))
         .key_prefix("")
         .build()
         .unwrap_err();
-    assert_eq!(error.provider(), "key_prefix");
+    assert_eq!(error.field(), Some("key_prefix"));
 }
 
 #[test]

@@ -177,9 +177,10 @@ impl Config {
             if e.kind() != ErrorKind::Configuration {
                 return e;
             }
-            let field = match e.provider() {
-                name if name.starts_with("profiles.") => name.to_owned(),
-                name => settings.field(name),
+            let field = match e.field() {
+                Some(name) if name.starts_with("profiles.") => name.to_owned(),
+                Some(name) => settings.field(name),
+                None => settings.field("provider"),
             };
             // A missing key is often a misspelt one: point at a look-alike the profile has.
             let key = field.rsplit('.').next().unwrap_or_default();
@@ -192,7 +193,7 @@ impl Config {
                     field,
                     format!("{} (the profile has {typo:?}: a typo?)", e.detail()),
                 ),
-                None => e.with_provider(field),
+                None => e.with_field(field),
             }
         })?;
 

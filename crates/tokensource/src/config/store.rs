@@ -222,7 +222,7 @@ fn redis_store(
     identity: &CredentialIdentity,
 ) -> Result<Option<SharedStore>, Error> {
     let store = tokensource_redis::RedisTokenStore::new(url, identity.secret())
-        .map_err(|e| e.with_provider(field.to_owned()))?;
+        .map_err(|e| e.with_field(field.to_owned()))?;
     Ok(Some((Arc::new(store), identity.store_key())))
 }
 
