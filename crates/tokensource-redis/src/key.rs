@@ -132,18 +132,8 @@ impl CredentialKey {
             part(name.as_bytes());
             part(value.as_bytes());
         }
-        hex(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 /// The Redis key holding the sealed token for `key`.
@@ -193,7 +183,6 @@ mod tests {
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit())
         );
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 
     #[test]

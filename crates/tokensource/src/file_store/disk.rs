@@ -18,8 +18,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -75,7 +74,7 @@ pub(super) fn file_stem(key: &str) -> String {
         format!("k-{key}")
     } else {
         let digest = Sha256::digest(key.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(digest);
         format!("h-{hex}")
     }
 }
@@ -389,35 +388,19 @@ pub(super) fn remove_failure(files: &KeyFiles) -> io::Result<()> {
 }
 
 /// Writes `bytes` to a new private file in the folder and renames it over `target`, so that a
-/// reader sees the old content or the new, never a part.
+/// reader sees the old content or the new, never a part. (`tempfile` creates the file mode 0600
+/// with a random name, and removes it if anything fails before the rename.)
 fn write_atomically(files: &KeyFiles, bytes: &[u8], target: &Path) -> io::Result<Stamp> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let temp = files.dir.join(format!(
-        ".{}.{}-{}-{nanos}.tmp",
-        files.stem,
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-    ));
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        private(&mut options);
-        let mut file = options.open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        // A rename keeps the inode, the length and the modification time.
-        let stamp = Stamp::of(&file.metadata()?);
-        drop(file);
-        fs::rename(&temp, target)?;
-        Ok(stamp)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!(".{}.", files.stem))
+        .suffix(".tmp")
+        .tempfile_in(&files.dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    // A rename keeps the inode, the length and the modification time.
+    let stamp = Stamp::of(&file.as_file().metadata()?);
+    file.persist(target).map_err(|e| e.error)?;
+    Ok(stamp)
 }
 
 /// Files this store creates are readable and writable by their owner only.
