@@ -416,6 +416,8 @@ fn without_hanging<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
 #[cfg(unix)]
 #[test]
 fn a_fifo_in_place_of_a_token_file_reads_as_no_token_without_blocking() {
+    // It runs `mkfifo`: no lease test may run meanwhile (see `NO_FORK`).
+    let _forking = NO_FORK.blocking_write();
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path()).unwrap();
     let path = token_path(&store, "k");
