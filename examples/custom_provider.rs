@@ -21,11 +21,11 @@ struct LocalIssuer {
 impl TokenSource for LocalIssuer {
     async fn token(&self) -> Result<Token, Error> {
         let n = self.issued.fetch_add(1, Ordering::SeqCst);
-        Token::builder(format!("local.{}.{n}", self.audience))
+        // A token the provider cannot build is an invalid response (`?` converts it), never a
+        // panic.
+        Ok(Token::builder(format!("local.{}.{n}", self.audience))
             .expires_in(Duration::from_secs(300))
-            .build()
-            // A token the provider cannot build is an invalid response, never a panic.
-            .map_err(|e| Error::invalid_response("local-issuer", e.to_string()))
+            .build()?)
     }
 }
 

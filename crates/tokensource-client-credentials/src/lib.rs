@@ -61,6 +61,8 @@ mod source;
 mod transport;
 
 pub use config::{AuthStyle, ClientCredentialsBuilder};
+/// The response parser, public for the fuzz targets and property tests only.
+#[doc(hidden)]
 pub use response::parse_token_response;
 pub use source::ClientCredentialsTokenSource;
 

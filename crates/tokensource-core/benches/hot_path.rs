@@ -811,7 +811,7 @@ fn slow_endpoint() -> Arc<dyn TokenSource> {
         Token::builder("refreshed-token")
             .expires_in(RA_LIFETIME)
             .build()
-            .map_err(|e| Error::invalid_response("slow-endpoint", e.to_string()))
+            .map_err(Error::from)
     }))
 }
 

@@ -12,10 +12,9 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let source = CachedTokenSource::new(from_fn("example", || async {
-//!     Token::builder("secret-token")
+//!     Ok(Token::builder("secret-token")
 //!         .expires_in(Duration::from_secs(3600))
-//!         .build()
-//!         .map_err(|e| Error::invalid_response("example", e.to_string()))
+//!         .build()?)
 //! }));
 //! let token = source.token().await?;
 //! assert_eq!(token.authorization_header().to_str().unwrap(), "Bearer secret-token");

@@ -33,10 +33,10 @@ use crate::{Error, Token};
 /// #[async_trait]
 /// impl TokenSource for Vault {
 ///     async fn token(&self) -> Result<Token, Error> {
-///         Token::builder("from-the-vault")
+///         // A token that cannot be built converts into an invalid-response error.
+///         Ok(Token::builder("from-the-vault")
 ///             .expires_in(Duration::from_secs(300))
-///             .build()
-///             .map_err(|e| Error::invalid_response("vault", e.to_string()))
+///             .build()?)
 ///     }
 /// }
 /// # tokio_test_block(async {
@@ -136,10 +136,9 @@ pub struct FnTokenSource<F> {
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let source = CachedTokenSource::new(from_fn("my-api", || async {
-///     Token::builder("t0k3n")
+///     Ok(Token::builder("t0k3n")
 ///         .expires_in(Duration::from_secs(3600))
-///         .build()
-///         .map_err(|e| tokensource_core::Error::invalid_response("my-api", e.to_string()))
+///         .build()?)
 /// }));
 /// assert_eq!(source.token().await?.expose_secret(), "t0k3n");
 /// # Ok::<(), tokensource_core::Error>(())

@@ -83,6 +83,23 @@ pub enum InvalidToken {
     InvalidTokenType,
 }
 
+/// A token that cannot be built is an invalid response from whatever produced it, so a custom
+/// source can write `Token::builder(text).build()?`.
+///
+/// ```
+/// use tokensource_core::{Error, ErrorKind, Token};
+///
+/// fn parse(text: &str) -> Result<Token, Error> {
+///     Ok(Token::builder(text).build()?)
+/// }
+/// assert_eq!(parse("a b").unwrap_err().kind(), ErrorKind::InvalidResponse);
+/// ```
+impl From<InvalidToken> for crate::Error {
+    fn from(error: InvalidToken) -> Self {
+        crate::Error::invalid_response("token source", error.to_string())
+    }
+}
+
 /// Builds a [`Token`]; see [`Token::builder`].
 pub struct TokenBuilder {
     access_token: SecretString,

@@ -48,6 +48,8 @@
 mod response;
 mod source;
 
+/// The response parser, public for the fuzz targets and property tests only.
+#[doc(hidden)]
 pub use response::parse_token_response;
 pub use source::{DEFAULT_TOKEN_URL, NoyoBuilder, NoyoTokenSource};
 pub use tokensource_http::HttpOptions;

@@ -303,5 +303,5 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<Token, Error> {
     Token::builder(access_token)
         .expires_in(Duration::from_secs(lifetime))
         .build()
-        .map_err(|e| Error::invalid_response("fleet-endpoint", e.to_string()))
+        .map_err(Error::from)
 }

@@ -146,7 +146,7 @@ fn source(url: String) -> impl TokenSource + 'static {
             Token::builder(format!("tok-{}", rand::random::<u32>()))
                 .expires_in(Duration::from_secs(3600))
                 .build()
-                .map_err(|e| Error::invalid_response("endpoint", e.to_string()))
+                .map_err(Error::from)
         }
     })
 }

@@ -19,7 +19,7 @@
 //!     Token::builder("t0k3n")
 //!         .expires_in(Duration::from_secs(3600))
 //!         .build()
-//!         .map_err(|e| Error::invalid_response("my-api", e.to_string()))
+//!         .map_err(Error::from)
 //! });
 //! let store = RedisTokenStore::builder("redis://127.0.0.1:6379", &client_secret)
 //!     .op_timeout(Duration::from_millis(300))

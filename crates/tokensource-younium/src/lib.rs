@@ -61,6 +61,8 @@ mod response;
 mod source;
 
 pub use environment::{YouniumAuthVersion, YouniumEnvironment};
+/// The response parser, public for the fuzz targets and property tests only.
+#[doc(hidden)]
 pub use response::parse_token_response;
 pub use source::{API_VERSION, LEGAL_ENTITY, YouniumBuilder, YouniumTokenSource};
 pub use tokensource_http::HttpOptions;

@@ -111,7 +111,7 @@ impl Fixture {
                 Token::builder("bench-token-0123456789abcdef")
                     .expires_in(Duration::from_secs(3600))
                     .build()
-                    .map_err(|e| Error::invalid_response("bench", e.to_string()))
+                    .map_err(Error::from)
             })));
         let auth = AuthMiddleware::builder(Arc::clone(&source))
             .allow_origin(&format!("http://{addr}"))

@@ -3,6 +3,25 @@
 //! `tokensource` yields access tokens from a [`TokenSource`] (a vendor's token endpoint, or your
 //! own code) and caches them with [`CachedTokenSource`]: refreshed before expiry, one fetch for
 //! many concurrent callers, and no caller waiting while a valid token exists.
+//!
+//! # Features
+//! Nothing is on by default: enable the providers and integrations you use.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `younium` | [`younium`]: Younium auth v1 (`POST /auth/token`) and v2 (`/auth/v2/token`), four environments, `legal-entity` and `api-version` headers |
+//! | `client-credentials` | [`client_credentials`]: RFC 6749 client credentials on the `oauth2` crate, HTTP Basic (RFC 6749 2.3.1 encoding) or body authentication |
+//! | `noyo` | [`noyo`]: Noyo's Basic-auth token endpoint, `expires_in` in milliseconds, JWT `exp` as a second bound |
+//! | `config` | [`config`]: TOML profiles, provider registry |
+//! | `middleware` | [`middleware`]: `reqwest-middleware` integration (re-exports `reqwest`, `reqwest_middleware`) |
+//! | `tower` | [`tower`]: the same as a `tower::Layer` |
+//! | `redis` | [`redis`]: the Redis token store for fleets |
+//! | `file-store` | [`file_store`]: tokens cached in files (what the CLI uses) |
+//!
+//! ```toml
+//! [dependencies]
+//! tokensource = { version = "0.1", features = ["younium", "config", "middleware"] }
+//! ```
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -249,7 +249,7 @@ async fn a_failed_refetch_after_a_401_is_an_error() {
                 Token::builder("first")
                     .expires_in(Duration::from_secs(3600))
                     .build()
-                    .map_err(|e| Error::invalid_response("flaky", e.to_string()))
+                    .map_err(Error::from)
             } else {
                 Err(Error::credentials_rejected("flaky", 400, None))
             }

@@ -74,10 +74,9 @@ use crate::{Error, Token, TokenSource};
 /// let source = CachedTokenSource::new(from_fn("demo", move || {
 ///     let n = counter.fetch_add(1, Ordering::SeqCst);
 ///     async move {
-///         Token::builder(format!("token-{n}"))
+///         Ok(Token::builder(format!("token-{n}"))
 ///             .expires_in(Duration::from_secs(3600))
-///             .build()
-///             .map_err(|e| Error::invalid_response("demo", e.to_string()))
+///             .build()?)
 ///     }
 /// }));
 /// for _ in 0..100 {

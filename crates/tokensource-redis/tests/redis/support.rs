@@ -150,7 +150,7 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<Token, Error> {
     Token::builder(access_token)
         .expires_in(Duration::from_secs(3600))
         .build()
-        .map_err(|e| Error::invalid_response("test-endpoint", e.to_string()))
+        .map_err(Error::from)
 }
 
 /// The environment variable that makes the hidden child test run, and carries its role.

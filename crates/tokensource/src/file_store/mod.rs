@@ -49,7 +49,7 @@
 //!     Token::builder("fetched-once")
 //!         .expires_in(Duration::from_secs(3600))
 //!         .build()
-//!         .map_err(|e| Error::invalid_response("demo", e.to_string()))
+//!         .map_err(Error::from)
 //! };
 //! let first = CachedTokenSource::builder(from_fn("demo", fetch))
 //!     .store(store.clone(), "my-credential")

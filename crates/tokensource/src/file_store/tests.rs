@@ -364,7 +364,7 @@ async fn caches_over_one_folder_fetch_once() {
                 Token::builder(format!("token-{n}"))
                     .expires_in(Duration::from_secs(3600))
                     .build()
-                    .map_err(|e| Error::invalid_response("test", e.to_string()))
+                    .map_err(Error::from)
             }
         }))
         .store(store, "credential")

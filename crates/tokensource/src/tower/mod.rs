@@ -46,7 +46,7 @@
 //!     Token::builder("t0k3n")
 //!         .expires_in(Duration::from_secs(3600))
 //!         .build()
-//!         .map_err(|e| Error::invalid_response("my-api", e.to_string()))
+//!         .map_err(Error::from)
 //! })));
 //! let layer = AuthLayer::builder(source)
 //!     .allow_origin("https://api.example.com")?

@@ -17,7 +17,7 @@ pub fn counting_source() -> (Arc<dyn TokenSource>, Arc<AtomicUsize>) {
             Token::builder(format!("token-{n}"))
                 .expires_in(Duration::from_secs(3600))
                 .build()
-                .map_err(|e| Error::invalid_response("test", e.to_string()))
+                .map_err(Error::from)
         }
     });
     let cached = CachedTokenSource::builder(source)
