@@ -21,13 +21,12 @@ async fn application(
 ) -> Result<(), Box<dyn Error>> {
     let config = Config::load(config_path)?;
     let profile = config.build(config.select_profile(profile)?)?;
-    let origin = tokensource::reqwest::Url::parse(api_url)?
-        .origin()
-        .ascii_serialization();
+    // The API's base URL names the origin that gets credentials.
     let middleware = profile
-        .middleware_builder()?
-        .allow_origin(&origin)?
-        .build()?;
+        .auth_rules()?
+        .allow_origin(api_url)?
+        .build()?
+        .middleware();
     let client = ClientBuilder::new(tokensource::reqwest::Client::new())
         .with(middleware)
         .build();

@@ -6,7 +6,7 @@ use std::error::Error;
 use std::sync::Arc;
 
 use tokensource::client_credentials::ClientCredentialsTokenSource;
-use tokensource::middleware::{AuthMiddleware, token_error};
+use tokensource::middleware::{AuthRules, token_error};
 use tokensource::reqwest_middleware::ClientBuilder;
 use tokensource::{CachedTokenSource, TokenSource};
 use tokensource_testkit::{MockServer, OAuth2Mock};
@@ -26,9 +26,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let source: Arc<dyn TokenSource> = Arc::new(CachedTokenSource::new(provider));
 
     // Credentials go to the named origins only.
-    let middleware = AuthMiddleware::builder(Arc::clone(&source))
+    let middleware = AuthRules::builder(Arc::clone(&source))
         .allow_origin(&server.uri())?
-        .build()?;
+        .build()?
+        .middleware();
     let client = ClientBuilder::new(tokensource::reqwest::Client::new())
         .with(middleware)
         .build();

@@ -78,9 +78,10 @@ token_url = "{noyo_token}"
     ] {
         let profile = config.build(name)?;
         let middleware = profile
-            .middleware_builder()?
+            .auth_rules()?
             .allow_origin(&server.uri())?
-            .build()?;
+            .build()?
+            .middleware();
         let client = ClientBuilder::new(tokensource::reqwest::Client::new())
             .with(middleware)
             .build();

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokensource::middleware::AuthMiddleware;
 use tokensource::reqwest_middleware::ClientBuilder;
+use tokensource::rules::AuthRules;
 use tokensource::{CachedTokenSource, HttpOptions, RefreshPolicy, TokenSource};
 use tokensource_testkit::MockServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -365,11 +365,12 @@ async fn requests_through_the_middleware() {
             .build(),
     );
     let light = LightApi::start(Arc::clone(&server), LIFETIME).await;
-    let auth = AuthMiddleware::builder(cache)
+    let auth = AuthRules::builder(cache)
         .allow_origin(&light.origin())
         .expect("the API's origin")
         .build()
-        .expect("the middleware");
+        .expect("the middleware")
+        .middleware();
     let client = ClientBuilder::new(tokensource::reqwest::Client::new())
         .with(auth)
         .build();

@@ -6,9 +6,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Request, Response};
-use tokensource::middleware::{AuthMiddleware, Origin, token_error};
+use tokensource::middleware::token_error;
 use tokensource::reqwest_middleware::ClientBuilder;
-use tokensource::tower::AuthLayer;
+use tokensource::rules::{AuthRules, Origin};
 use tokensource::younium::YouniumTokenSource;
 use tokensource::{CachedTokenSource, Error, Token, TokenSource, from_fn};
 use tokensource_testkit::{MockServer, RawResponse, YouniumMock};
@@ -33,12 +33,12 @@ async fn reqwest_middleware() {
         .build()
         .unwrap();
     let source: Arc<dyn TokenSource> = Arc::new(CachedTokenSource::new(younium));
-    let builder = AuthMiddleware::builder(Arc::clone(&source))
+    let builder = AuthRules::builder(Arc::clone(&source))
         .extra_headers(extra_headers())
         .allow_origin(&server.uri())
         .unwrap();
     seen.debug("middleware builder", &builder);
-    let middleware = builder.build().unwrap();
+    let middleware = builder.build().unwrap().middleware();
     seen.debug("middleware", &middleware);
     let client = ClientBuilder::new(tokensource::reqwest::Client::new())
         .with(middleware.clone())
@@ -63,7 +63,7 @@ async fn reqwest_middleware() {
         "error_description": format!("wrong secret {SECRET}"),
     })));
     server.revoke_all();
-    let failing = AuthMiddleware::builder(Arc::new(CachedTokenSource::new(
+    let failing = AuthRules::builder(Arc::new(CachedTokenSource::new(
         YouniumTokenSource::builder(CLIENT_ID, SECRET.to_owned())
             .token_url(server.token_url())
             .build()
@@ -72,7 +72,8 @@ async fn reqwest_middleware() {
     .allow_origin(&server.uri())
     .unwrap()
     .build()
-    .unwrap();
+    .unwrap()
+    .middleware();
     let client = ClientBuilder::new(tokensource::reqwest::Client::new())
         .with(failing)
         .build();
@@ -105,12 +106,12 @@ async fn tower_layer() {
             let token = token.clone();
             async move { Ok(token) }
         })));
-    let builder = AuthLayer::builder(Arc::clone(&source))
+    let builder = AuthRules::builder(Arc::clone(&source))
         .extra_headers(extra_headers())
         .allow_origin("https://api.example.com")
         .unwrap();
     seen.debug("layer builder", &builder);
-    let layer = builder.build().unwrap();
+    let layer = builder.build().unwrap().layer();
     seen.debug("layer", &layer);
     let client = service_fn(|request: Request<String>| async move {
         let authorized = request.headers().contains_key("authorization");
@@ -134,11 +135,12 @@ async fn tower_layer() {
     let failing: Arc<dyn TokenSource> = Arc::new(from_fn("api", || async {
         Err::<Token, _>(Error::credentials_rejected("api", 401, None))
     }));
-    let mut service = AuthLayer::builder(failing)
+    let mut service = AuthRules::builder(failing)
         .allow_origin("https://api.example.com")
         .unwrap()
         .build()
         .unwrap()
+        .layer()
         .layer(service_fn(|_: Request<String>| async {
             Ok::<_, Infallible>(Response::new(String::new()))
         }));

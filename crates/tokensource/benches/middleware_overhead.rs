@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use tokensource::middleware::AuthMiddleware;
 use tokensource::reqwest::Client;
 use tokensource::reqwest::header::{AUTHORIZATION, HeaderValue};
 use tokensource::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
+use tokensource::rules::AuthRules;
 use tokensource::{CachedTokenSource, Error, Token, TokenSource, from_fn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -113,11 +113,12 @@ impl Fixture {
                     .build()
                     .map_err(Error::from)
             })));
-        let auth = AuthMiddleware::builder(Arc::clone(&source))
+        let auth = AuthRules::builder(Arc::clone(&source))
             .allow_origin(&format!("http://{addr}"))
             .expect("origin")
             .build()
-            .expect("middleware");
+            .expect("middleware")
+            .middleware();
         let header = rt.block_on(async {
             // Warm the cache so that the measured requests take the hot path.
             source.token().await.expect("token").authorization_header()

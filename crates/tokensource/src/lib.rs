@@ -67,7 +67,8 @@ pub use tokensource_http::HttpOptions;
 pub use tokensource_redis as redis;
 
 #[cfg(any(feature = "middleware", feature = "tower"))]
-mod scope;
+#[cfg_attr(docsrs, doc(cfg(any(feature = "middleware", feature = "tower"))))]
+pub mod rules;
 
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokensource::middleware::{AuthMiddleware, ConfigError, token_error};
+use tokensource::middleware::{AuthRules, ConfigError, token_error};
 use tokensource::reqwest::{Body, Client, StatusCode};
 use tokensource::reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tokensource::{
@@ -19,12 +19,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use support::{counting_source, extra_headers, header_str, requests};
 
 fn client_for(source: Arc<dyn TokenSource>, origin: &str) -> ClientWithMiddleware {
-    let auth = AuthMiddleware::builder(source)
+    let auth = AuthRules::builder(source)
         .extra_headers(extra_headers())
         .allow_origin(origin)
         .unwrap()
         .build()
-        .unwrap();
+        .unwrap()
+        .middleware();
     ClientBuilder::new(Client::new()).with(auth).build()
 }
 
@@ -298,12 +299,12 @@ async fn a_redirect_to_another_origin_drops_authorization() {
 fn building_needs_a_valid_secure_origin() {
     let source: Arc<dyn TokenSource> =
         Arc::new(StaticTokenSource::new(Token::bearer("k").unwrap()));
-    let builder = || AuthMiddleware::builder(Arc::clone(&source));
+    let builder = || AuthRules::builder(Arc::clone(&source));
 
     assert_eq!(builder().build().unwrap_err(), ConfigError::NoAllowedOrigin);
     for bad in [
         "not a url",
-        "https://api.example.com/v2",
+        "https://api.example.com/v2?key=1",
         "ftp://example.com",
     ] {
         assert!(matches!(
@@ -311,6 +312,13 @@ fn building_needs_a_valid_secure_origin() {
             ConfigError::InvalidOrigin { .. }
         ));
     }
+    // An API base URL with a path names its origin.
+    let base = builder()
+        .allow_origin("https://api.example.com/v2")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(base.origins()[0].to_string(), "https://api.example.com");
     let insecure = builder().allow_origin("http://api.example.com").unwrap();
     assert!(matches!(
         insecure.build().unwrap_err(),
@@ -337,12 +345,12 @@ fn debug_shows_no_secret() {
     let source: Arc<dyn TokenSource> = Arc::new(StaticTokenSource::new(
         Token::bearer("s3cr3t-token").unwrap(),
     ));
-    let builder = AuthMiddleware::builder(source)
+    let builder = AuthRules::builder(source)
         .extra_headers(extra_headers())
         .allow_origin("https://api.younium.com")
         .unwrap();
     let builder_debug = format!("{builder:?}");
-    let middleware = builder.build().unwrap();
+    let middleware = builder.build().unwrap().middleware();
     let debug = format!("{middleware:?}");
     for shown in [&debug, &builder_debug] {
         assert!(!shown.contains("s3cr3t-token"), "{shown}");

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode, Uri};
 use tokensource::reqwest;
-use tokensource::tower::{AuthLayer, AuthService, ConfigError, NoReplay};
+use tokensource::tower::{AuthLayer, AuthRules, AuthService, ConfigError, NoReplay};
 use tokensource::{BoxError, Error, ErrorKind, Token, TokenSource, from_fn};
 use tower::{Layer, Service, ServiceExt};
 use wiremock::matchers::{header, method};
@@ -63,12 +63,13 @@ impl<B: Into<reqwest::Body>> Service<Request<B>> for HttpClient {
 }
 
 fn layer_for(source: Arc<dyn TokenSource>, origin: &str) -> AuthLayer {
-    AuthLayer::builder(source)
+    AuthRules::builder(source)
         .extra_headers(extra_headers())
         .allow_origin(origin)
         .unwrap()
         .build()
         .unwrap()
+        .layer()
 }
 
 async fn send<S, B>(service: &mut S, req: Request<B>) -> Result<S::Response, S::Error>
@@ -164,12 +165,14 @@ async fn relative_uris_get_credentials_only_when_allowed() {
             .is_none()
     );
 
-    let mut allowing = AuthLayer::builder(source)
+    let rules = AuthRules::builder(source)
         .allow_origin(&api.uri())
         .unwrap()
+        .build()
+        .unwrap();
+    let mut allowing = AuthLayer::builder(rules)
         .allow_relative_uris(true)
         .build()
-        .unwrap()
         .layer(inner);
     send(&mut allowing, get("/relative")).await.unwrap();
     assert_eq!(
@@ -237,12 +240,14 @@ async fn bodies_that_cannot_be_replayed_are_not_retried() {
     let (source, fetches) = counting_source();
     // `reqwest::Body` is not `Clone`: copy it when it is bytes, give up when it is a stream.
     let replay = |body: &reqwest::Body| body.as_bytes().map(|b| reqwest::Body::from(b.to_vec()));
-    let mut service = AuthLayer::builder(Arc::clone(&source))
+    let rules = AuthRules::builder(Arc::clone(&source))
         .allow_origin(&api.uri())
         .unwrap()
+        .build()
+        .unwrap();
+    let mut service = AuthLayer::builder(rules)
         .replay_body(replay)
         .build()
-        .unwrap()
         .layer(HttpClient::new());
 
     let streamed = Request::post(api.uri())
@@ -270,12 +275,14 @@ async fn no_replay_never_retries() {
         .mount(&api)
         .await;
     let (source, fetches) = counting_source();
-    let mut service = AuthLayer::builder(source)
+    let rules = AuthRules::builder(source)
         .allow_origin(&api.uri())
         .unwrap()
+        .build()
+        .unwrap();
+    let mut service = AuthLayer::builder(rules)
         .replay_body(NoReplay)
         .build()
-        .unwrap()
         .layer(HttpClient::new());
 
     let response = send(&mut service, get(api.uri())).await.unwrap();
@@ -311,18 +318,17 @@ fn building_needs_an_origin_and_debug_shows_no_secret() {
     let source: Arc<dyn TokenSource> = Arc::new(tokensource::StaticTokenSource::new(
         Token::bearer("s3cr3t-token").unwrap(),
     ));
-    let err = AuthLayer::builder(Arc::clone(&source))
-        .allow_relative_uris(true)
-        .build()
-        .unwrap_err();
+    // Relative URIs are a layer setting; the rules still need an origin.
+    let err = AuthRules::builder(Arc::clone(&source)).build().unwrap_err();
     assert_eq!(err, ConfigError::NoAllowedOrigin);
 
-    let layer = AuthLayer::builder(source)
+    let layer = AuthRules::builder(source)
         .extra_headers(extra_headers())
         .allow_origin("https://api.younium.com")
         .unwrap()
         .build()
-        .unwrap();
+        .unwrap()
+        .layer();
     let service: AuthService<HttpClient> = layer.layer(HttpClient::new());
     for shown in [format!("{layer:?}"), format!("{service:?}")] {
         assert!(!shown.contains("s3cr3t-token"), "{shown}");

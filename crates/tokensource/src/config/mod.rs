@@ -327,20 +327,44 @@ impl Profile {
         &self.api_origins
     }
 
-    /// A reqwest middleware builder with this profile's source and extra headers, allowing the
+    /// The HTTP integrations' rules for this profile: its source and extra headers, allowing the
     /// provider's API origins (Younium's environment, for instance). Allow more origins with
-    /// [`allow_origin`](crate::middleware::AuthMiddlewareBuilder::allow_origin) before building.
-    #[cfg(feature = "middleware")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
-    pub fn middleware_builder(
-        &self,
-    ) -> Result<crate::middleware::AuthMiddlewareBuilder, crate::middleware::ConfigError> {
-        let mut builder = crate::middleware::AuthMiddleware::builder(self.source())
-            .extra_headers(self.headers.clone());
+    /// [`allow_origin`](crate::rules::AuthRulesBuilder::allow_origin) before building.
+    ///
+    /// # Errors
+    /// An API origin the provider reported does not parse as one.
+    #[cfg(any(feature = "middleware", feature = "tower"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "middleware", feature = "tower"))))]
+    pub fn auth_rules(&self) -> Result<crate::rules::AuthRulesBuilder, crate::rules::ConfigError> {
+        let mut builder =
+            crate::rules::AuthRules::builder(self.source()).extra_headers(self.headers.clone());
         for origin in &self.api_origins {
-            builder = builder.allow_origin(origin.as_str())?;
+            builder = builder.allow(crate::rules::Origin::of_url(origin)?);
         }
         Ok(builder)
+    }
+
+    /// A reqwest middleware for this profile, for the provider's API origins.
+    ///
+    /// # Errors
+    /// No API origin is known (configure your own rules with
+    /// [`auth_rules`](Profile::auth_rules)), or one does not parse.
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    pub fn middleware(
+        &self,
+    ) -> Result<crate::middleware::AuthMiddleware, crate::rules::ConfigError> {
+        Ok(self.auth_rules()?.build()?.middleware())
+    }
+
+    /// A tower layer for this profile, for the provider's API origins.
+    ///
+    /// # Errors
+    /// As for [`middleware`](Profile::middleware).
+    #[cfg(feature = "tower")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+    pub fn layer(&self) -> Result<crate::tower::AuthLayer, crate::rules::ConfigError> {
+        Ok(self.auth_rules()?.build()?.layer())
     }
 }
 

@@ -1,95 +1,40 @@
-//! [`AuthMiddleware`] and its builder.
+//! [`AuthMiddleware`].
 
 use std::fmt;
-use std::sync::Arc;
 
-use http::{Extensions, HeaderMap, StatusCode};
+use http::{Extensions, StatusCode};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next};
-use tokensource_core::{Error, Token, TokenSource, async_trait};
+use tokensource_core::{Error, async_trait};
 
-use crate::scope::{ConfigError, Origin, Scope, ScopeBuilder};
+use crate::rules::AuthRules;
 
-/// A [`reqwest_middleware::Middleware`] that authenticates requests with tokens from a
-/// [`TokenSource`]; see the [module documentation](crate::middleware) for the rules it follows.
+/// A [`reqwest_middleware::Middleware`] that authenticates requests under [`AuthRules`]; see the
+/// [module documentation](crate::middleware) for what it does.
 ///
-/// Cloning it is cheap (one reference count); clones share the configuration.
+/// Cloning it is cheap (one reference count); clones share the rules.
 ///
 /// [`reqwest_middleware::Middleware`]: crate::reqwest_middleware::Middleware
 #[derive(Clone)]
 pub struct AuthMiddleware {
-    scope: Arc<Scope>,
-}
-
-/// Builds an [`AuthMiddleware`]; see [`AuthMiddleware::builder`].
-pub struct AuthMiddlewareBuilder {
-    scope: ScopeBuilder,
+    rules: AuthRules,
 }
 
 impl AuthMiddleware {
-    /// Starts building a middleware that takes its tokens from `source`. Pass a
-    /// [`CachedTokenSource`](crate::CachedTokenSource): the middleware asks the source for a token
-    /// on every request.
-    pub fn builder(source: Arc<dyn TokenSource>) -> AuthMiddlewareBuilder {
-        AuthMiddlewareBuilder {
-            scope: ScopeBuilder::new(source),
-        }
+    /// A middleware applying `rules` (also [`AuthRules::middleware`]).
+    pub fn new(rules: AuthRules) -> Self {
+        AuthMiddleware { rules }
     }
 
-    /// The token for a request, as a middleware error when the source fails.
-    async fn token(&self) -> reqwest_middleware::Result<Token> {
-        self.scope
-            .source
-            .token()
-            .await
-            .map_err(reqwest_middleware::Error::middleware)
+    /// The rules it applies.
+    pub fn rules(&self) -> &AuthRules {
+        &self.rules
     }
 }
 
-impl AuthMiddlewareBuilder {
-    /// Headers the provider requires besides `Authorization` (for example Younium's
-    /// `legal-entity` and `api-version`), added to each request to an allowed origin that does not
-    /// set them itself. Replaces headers given before.
-    #[must_use]
-    pub fn extra_headers(mut self, headers: HeaderMap) -> Self {
-        self.scope.extra_headers(headers);
-        self
-    }
-
-    /// Allows an origin such as `"https://api.younium.com"`: requests to it get credentials.
-    /// Call it once per origin.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidOrigin`] when `origin` is not a scheme, host and optional port.
-    pub fn allow_origin(self, origin: &str) -> Result<Self, ConfigError> {
-        Ok(self.allow(Origin::parse(origin)?))
-    }
-
-    /// Allows an already parsed origin.
-    #[must_use]
-    pub fn allow(mut self, origin: Origin) -> Self {
-        self.scope.allow(origin);
-        self
-    }
-
-    /// Allows plain `http` origins on hosts other than loopback (default: refused, because the
-    /// token would travel unencrypted). Only for trusted networks.
-    #[must_use]
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.scope.allow_insecure_http(allow);
-        self
-    }
-
-    /// Builds the middleware.
-    ///
-    /// # Errors
-    /// [`ConfigError::NoAllowedOrigin`] when no origin was allowed,
-    /// [`ConfigError::InsecureOrigin`] for a plain `http` origin other than loopback without
-    /// [`allow_insecure_http`](Self::allow_insecure_http).
-    pub fn build(self) -> Result<AuthMiddleware, ConfigError> {
-        Ok(AuthMiddleware {
-            scope: Arc::new(self.scope.build()?),
-        })
+impl From<AuthRules> for AuthMiddleware {
+    fn from(rules: AuthRules) -> Self {
+        AuthMiddleware::new(rules)
     }
 }
 
@@ -101,27 +46,30 @@ impl Middleware for AuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if !self.scope.allows_url(req.url()) {
+        if !self.rules.allows_url(req.url()) {
             return next.run(req, extensions).await;
         }
-        let token = self.token().await?;
+        let token = self
+            .rules
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
         let retry = req.try_clone();
-        self.scope.apply(req.headers_mut(), &token);
+        self.rules.apply(req.headers_mut(), &token);
         let response = next.clone().run(req, extensions).await?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-
-        self.scope.source.invalidate(&token).await;
-        let Some(mut retry) = retry else {
+        let fresh = self
+            .rules
+            .after_unauthorized(&token, retry.is_some())
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let (Some(mut retry), Some(fresh)) = (retry, fresh) else {
             return Ok(response);
         };
-        let fresh = self.token().await?;
-        if fresh.same_secret(&token) {
-            return Ok(response);
-        }
         drop(response);
-        self.scope.apply(retry.headers_mut(), &fresh);
+        self.rules.apply(retry.headers_mut(), &fresh);
         next.run(retry, extensions).await
     }
 }
@@ -147,16 +95,8 @@ pub fn token_error(error: &reqwest_middleware::Error) -> Option<&Error> {
 
 impl fmt::Debug for AuthMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AuthMiddleware");
-        self.scope.debug_fields(&mut d);
-        d.finish()
-    }
-}
-
-impl fmt::Debug for AuthMiddlewareBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AuthMiddlewareBuilder");
-        self.scope.debug_fields(&mut d);
-        d.finish()
+        f.debug_struct("AuthMiddleware")
+            .field("rules", &self.rules)
+            .finish()
     }
 }

@@ -1,32 +1,33 @@
 //! Authenticates [`reqwest`] requests with a
 //! [`reqwest-middleware`](crate::reqwest_middleware) middleware.
 //!
-//! [`AuthMiddleware`] takes a token from a [`TokenSource`](crate::TokenSource) (normally a
-//! [`CachedTokenSource`](crate::CachedTokenSource), so that the token is reused) and, for each
-//! request to an origin it was told about, sets `Authorization` and the provider's extra headers.
+//! [`AuthMiddleware`] applies [`AuthRules`]: it takes a token from a
+//! [`TokenSource`](crate::TokenSource) (normally a [`CachedTokenSource`](crate::CachedTokenSource),
+//! so that the token is reused) and, for each request to an allowed origin, sets `Authorization`
+//! and the provider's extra headers. The [tower layer](crate::tower) is built from the same rules.
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use tokensource::middleware::AuthMiddleware;
+//! use tokensource::rules::AuthRules;
 //! use tokensource::reqwest::header::{HeaderMap, HeaderValue};
 //! use tokensource::reqwest_middleware::ClientBuilder;
-//! use tokensource::{CachedTokenSource, Error, Token, from_fn};
+//! use tokensource::{CachedTokenSource, Token, from_fn};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let source = Arc::new(CachedTokenSource::new(from_fn("my-api", || async {
-//!     Token::builder("t0k3n")
+//!     Ok(Token::builder("t0k3n")
 //!         .expires_in(Duration::from_secs(3600))
-//!         .build()
-//!         .map_err(Error::from)
+//!         .build()?)
 //! })));
 //! let mut extra = HeaderMap::new();
 //! extra.insert("api-version", HeaderValue::from_static("2.1"));
 //!
-//! let auth = AuthMiddleware::builder(source)
+//! let auth = AuthRules::builder(source)
 //!     .extra_headers(extra)
 //!     .allow_origin("https://api.younium.com")?
-//!     .build()?;
+//!     .build()?
+//!     .middleware();
 //! let client = ClientBuilder::new(tokensource::reqwest::Client::new())
 //!     .with(auth)
 //!     .build();
@@ -42,7 +43,7 @@
 //! `Authorization` and the extra headers; every other request goes out untouched, so a URL taken
 //! from user input or from an API response cannot carry the token elsewhere. Building without an
 //! allowed origin is an error ([`ConfigError::NoAllowedOrigin`]), and so is a plain `http` origin
-//! other than loopback unless [`allow_insecure_http`](AuthMiddlewareBuilder::allow_insecure_http)
+//! other than loopback unless [`allow_insecure_http`](AuthRulesBuilder::allow_insecure_http)
 //! is set.
 //!
 //! `Authorization` always replaces a value the request already had: for its origins the
@@ -76,5 +77,5 @@
 
 mod auth;
 
-pub use self::auth::{AuthMiddleware, AuthMiddlewareBuilder, token_error};
-pub use crate::scope::{ConfigError, Origin};
+pub use self::auth::{AuthMiddleware, token_error};
+pub use crate::rules::{AuthRules, AuthRulesBuilder, ConfigError, Origin};

@@ -3,15 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderMap;
-use tokensource_core::TokenSource;
-
 use super::replay::CloneBody;
 use super::service::AuthService;
-use crate::scope::{ConfigError, Origin, Scope, ScopeBuilder};
+use crate::rules::AuthRules;
 
-/// A [`Layer`](::tower::Layer) that wraps a service in an [`AuthService`]; see the
-/// [module documentation](crate::tower) for the rules it follows.
+/// A [`Layer`](::tower::Layer) that wraps a service in an [`AuthService`] applying
+/// [`AuthRules`]; see the [module documentation](crate::tower).
 ///
 /// `R` says how request bodies are replayed after a 401 ([`CloneBody`] by default; see
 /// [`ReplayBody`](super::ReplayBody)). Cloning the layer is cheap; clones share the configuration.
@@ -22,7 +19,7 @@ pub struct AuthLayer<R = CloneBody> {
 
 /// The configuration every [`AuthService`] built from one layer shares.
 pub(super) struct Shared {
-    pub(super) scope: Scope,
+    pub(super) rules: AuthRules,
     pub(super) allow_relative_uris: bool,
 }
 
@@ -32,64 +29,40 @@ impl Shared {
         if uri.authority().is_none() {
             return self.allow_relative_uris;
         }
-        self.scope.allows_uri(uri)
+        self.rules.allows_uri(uri)
     }
 }
 
-/// Builds an [`AuthLayer`]; see [`AuthLayer::builder`].
+/// Builds an [`AuthLayer`] with settings of its own; see [`AuthLayer::builder`].
 pub struct AuthLayerBuilder<R = CloneBody> {
-    scope: ScopeBuilder,
+    rules: AuthRules,
     allow_relative_uris: bool,
     replay: R,
 }
 
 impl AuthLayer {
-    /// Starts building a layer that takes its tokens from `source`. Pass a
-    /// [`CachedTokenSource`](crate::CachedTokenSource): the service asks the source for a token on
-    /// every request.
-    pub fn builder(source: Arc<dyn TokenSource>) -> AuthLayerBuilder {
+    /// A layer applying `rules`, with the default settings (also [`AuthRules::layer`]).
+    pub fn new(rules: AuthRules) -> Self {
+        AuthLayer::builder(rules).build()
+    }
+
+    /// Starts building a layer applying `rules`, for the settings only a tower layer has.
+    pub fn builder(rules: AuthRules) -> AuthLayerBuilder {
         AuthLayerBuilder {
-            scope: ScopeBuilder::new(source),
+            rules,
             allow_relative_uris: false,
             replay: CloneBody,
         }
     }
 }
 
+impl From<AuthRules> for AuthLayer {
+    fn from(rules: AuthRules) -> Self {
+        AuthLayer::new(rules)
+    }
+}
+
 impl<R> AuthLayerBuilder<R> {
-    /// Headers the provider requires besides `Authorization` (for example Younium's
-    /// `legal-entity` and `api-version`), added to each request to an allowed origin that does not
-    /// set them itself. Replaces headers given before.
-    #[must_use]
-    pub fn extra_headers(mut self, headers: HeaderMap) -> Self {
-        self.scope.extra_headers(headers);
-        self
-    }
-
-    /// Allows an origin such as `"https://api.younium.com"`: requests to it get credentials.
-    /// Call it once per origin.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidOrigin`] when `origin` is not a scheme, host and optional port.
-    pub fn allow_origin(self, origin: &str) -> Result<Self, ConfigError> {
-        Ok(self.allow(Origin::parse(origin)?))
-    }
-
-    /// Allows an already parsed origin.
-    #[must_use]
-    pub fn allow(mut self, origin: Origin) -> Self {
-        self.scope.allow(origin);
-        self
-    }
-
-    /// Allows plain `http` origins on hosts other than loopback (default: refused, because the
-    /// token would travel unencrypted). Only for trusted networks.
-    #[must_use]
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.scope.allow_insecure_http(allow);
-        self
-    }
-
     /// Whether requests with a relative URI (a path, no scheme or authority) get credentials
     /// (default: no). Turn it on only when an inner layer sends every such request to an allowed
     /// origin, for example one that sets the base URL of the API.
@@ -105,27 +78,21 @@ impl<R> AuthLayerBuilder<R> {
     #[must_use]
     pub fn replay_body<R2>(self, replay: R2) -> AuthLayerBuilder<R2> {
         AuthLayerBuilder {
-            scope: self.scope,
+            rules: self.rules,
             allow_relative_uris: self.allow_relative_uris,
             replay,
         }
     }
 
     /// Builds the layer.
-    ///
-    /// # Errors
-    /// [`ConfigError::NoAllowedOrigin`] when no origin was allowed (even with
-    /// [`allow_relative_uris`](Self::allow_relative_uris)), [`ConfigError::InsecureOrigin`] for a
-    /// plain `http` origin other than loopback without
-    /// [`allow_insecure_http`](Self::allow_insecure_http).
-    pub fn build(self) -> Result<AuthLayer<R>, ConfigError> {
-        Ok(AuthLayer {
+    pub fn build(self) -> AuthLayer<R> {
+        AuthLayer {
             shared: Arc::new(Shared {
-                scope: self.scope.build()?,
+                rules: self.rules,
                 allow_relative_uris: self.allow_relative_uris,
             }),
             replay: self.replay,
-        })
+        }
     }
 }
 
@@ -148,9 +115,9 @@ impl<R: Clone> Clone for AuthLayer<R> {
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AuthConfig");
-        self.scope.debug_fields(&mut d);
-        d.field("allow_relative_uris", &self.allow_relative_uris)
+        f.debug_struct("AuthConfig")
+            .field("rules", &self.rules)
+            .field("allow_relative_uris", &self.allow_relative_uris)
             .finish()
     }
 }
@@ -166,9 +133,9 @@ impl<R> fmt::Debug for AuthLayer<R> {
 
 impl<R> fmt::Debug for AuthLayerBuilder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AuthLayerBuilder");
-        self.scope.debug_fields(&mut d);
-        d.field("allow_relative_uris", &self.allow_relative_uris)
+        f.debug_struct("AuthLayerBuilder")
+            .field("rules", &self.rules)
+            .field("allow_relative_uris", &self.allow_relative_uris)
             .field("replay", &std::any::type_name::<R>())
             .finish()
     }

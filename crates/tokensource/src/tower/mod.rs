@@ -37,20 +37,20 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use http::{Request, Response, StatusCode};
-//! use tokensource::tower::AuthLayer;
-//! use tokensource::{CachedTokenSource, Error, Token, from_fn};
+//! use tokensource::rules::AuthRules;
+//! use tokensource::{CachedTokenSource, Token, from_fn};
 //! use tower::{Layer, Service, ServiceExt, service_fn};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let source = Arc::new(CachedTokenSource::new(from_fn("my-api", || async {
-//!     Token::builder("t0k3n")
+//!     Ok(Token::builder("t0k3n")
 //!         .expires_in(Duration::from_secs(3600))
-//!         .build()
-//!         .map_err(Error::from)
+//!         .build()?)
 //! })));
-//! let layer = AuthLayer::builder(source)
+//! let layer = AuthRules::builder(source)
 //!     .allow_origin("https://api.example.com")?
-//!     .build()?;
+//!     .build()?
+//!     .layer();
 //!
 //! // Stands for an HTTP client: answers 200 when the request carries the token.
 //! let client = service_fn(|req: Request<String>| async move {
@@ -74,4 +74,4 @@ mod service;
 pub use self::layer::{AuthLayer, AuthLayerBuilder};
 pub use self::replay::{CloneBody, NoReplay, ReplayBody};
 pub use self::service::{AuthService, ResponseFuture};
-pub use crate::scope::{ConfigError, Origin};
+pub use crate::rules::{AuthRules, AuthRulesBuilder, ConfigError, Origin};

@@ -92,24 +92,19 @@ where
         });
 
         Box::pin(async move {
-            let source = &shared.scope.source;
-            let token = source.token().await?;
-            shared.scope.apply(req.headers_mut(), &token);
+            let rules = &shared.rules;
+            let token = rules.token().await?;
+            rules.apply(req.headers_mut(), &token);
             let response = inner.call(req).await.map_err(Into::into)?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
             }
-
-            source.invalidate(&token).await;
-            let Some(mut retry) = retry else {
+            let fresh = rules.after_unauthorized(&token, retry.is_some()).await?;
+            let (Some(mut retry), Some(fresh)) = (retry, fresh) else {
                 return Ok(response);
             };
-            let fresh = source.token().await?;
-            if fresh.same_secret(&token) {
-                return Ok(response);
-            }
             drop(response);
-            shared.scope.apply(retry.headers_mut(), &fresh);
+            rules.apply(retry.headers_mut(), &fresh);
             poll_fn(|cx| inner.poll_ready(cx))
                 .await
                 .map_err(Into::into)?;

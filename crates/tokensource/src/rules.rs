@@ -1,5 +1,26 @@
-//! Where credentials go: the origins the HTTP integrations attach a token to, and the headers they
-//! add. Shared by the reqwest middleware and the tower layer so that both apply the same rule.
+//! [`AuthRules`]: which requests get credentials, what is added to them, and what happens after
+//! a `401`. The reqwest middleware and the tower layer are both built from one set of rules, so
+//! they attach tokens under the same rule.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tokensource::rules::AuthRules;
+//! use tokensource::{StaticTokenSource, Token};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = Arc::new(StaticTokenSource::new(Token::bearer("t0k3n")?));
+//! let rules = AuthRules::builder(source)
+//!     // An API base URL: its origin (scheme, host, port) is what is allowed.
+//!     .allow_origin("https://api.younium.com/v2")?
+//!     .build()?;
+//! assert_eq!(rules.origins()[0].to_string(), "https://api.younium.com");
+//! # #[cfg(feature = "middleware")]
+//! let _middleware = rules.middleware();
+//! # #[cfg(feature = "tower")]
+//! let _layer = rules.layer();
+//! # Ok(())
+//! # }
+//! ```
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -8,7 +29,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
-use tokensource_core::{Token, TokenSource};
+use tokensource_core::{Error, Token, TokenSource};
 use url::{Host, Url};
 
 /// An origin credentials are sent to: a scheme (`https` or `http`), a host and a port.
@@ -18,14 +39,14 @@ use url::{Host, Url};
 /// credentials are refused, because credentials are attached per origin, never per path.
 ///
 /// ```
-/// # #[cfg(feature = "middleware")] {
-/// use tokensource::middleware::Origin;
+/// use tokensource::rules::Origin;
 ///
 /// let origin: Origin = "https://API.younium.com/".parse()?;
 /// assert_eq!(origin.to_string(), "https://api.younium.com");
 /// assert_eq!(origin.port(), 443);
 /// assert!("https://api.younium.com/v2".parse::<Origin>().is_err());
-/// # }
+/// // An API base URL names its origin.
+/// assert_eq!(Origin::of_base_url("https://api.younium.com/v2")?, origin);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -62,6 +83,22 @@ impl Scheme {
 impl Origin {
     /// Parses an origin; see the type's documentation for what is accepted.
     pub fn parse(input: &str) -> Result<Origin, ConfigError> {
+        Origin::parse_with(input, false)
+    }
+
+    /// The origin of an API base URL such as `"https://api.example.com/v2"`: a path is allowed
+    /// (and dropped: credentials go to the whole origin); a query, a fragment or user credentials
+    /// are still refused.
+    pub fn of_base_url(input: &str) -> Result<Origin, ConfigError> {
+        Origin::parse_with(input, true)
+    }
+
+    /// The origin of a parsed URL (its path, if any, ignored).
+    pub fn of_url(url: &Url) -> Result<Origin, ConfigError> {
+        Origin::of_base_url(url.as_str())
+    }
+
+    fn parse_with(input: &str, path_allowed: bool) -> Result<Origin, ConfigError> {
         let invalid = |reason: String| ConfigError::InvalidOrigin {
             origin: shown_input(input),
             reason,
@@ -81,7 +118,12 @@ impl Origin {
                 "an origin must not contain user credentials".into(),
             ));
         }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(
+                "credentials are sent per origin: remove the query and fragment".into(),
+            ));
+        }
+        if url.path() != "/" && !path_allowed {
             return Err(invalid(
                 "an origin is a scheme, host and port only: remove the path, query and fragment"
                     .into(),
@@ -123,8 +165,7 @@ impl Origin {
     }
 
     /// Whether `url` is on this origin.
-    #[cfg(feature = "middleware")]
-    pub(crate) fn contains_url(&self, url: &Url) -> bool {
+    pub fn contains_url(&self, url: &Url) -> bool {
         url.scheme() == self.scheme.as_str()
             && url.host_str() == Some(self.host.as_str())
             && url.port_or_known_default() == Some(self.port)
@@ -133,8 +174,7 @@ impl Origin {
     /// Whether an absolute `uri` is on this origin. Hosts compare ASCII case-insensitively; a host
     /// written differently from its normalized form (an IPv6 address not in its shortest form, say)
     /// does not match, so the comparison can only fail closed.
-    #[cfg(feature = "tower")]
-    pub(crate) fn contains_uri(&self, uri: &http::Uri) -> bool {
+    pub fn contains_uri(&self, uri: &http::Uri) -> bool {
         let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
             return false;
         };
@@ -234,17 +274,37 @@ impl From<ConfigError> for tokensource_core::Error {
     }
 }
 
-/// What both builders collect: the token source, the extra headers and the allowed origins.
-pub(crate) struct ScopeBuilder {
+/// The rules of the HTTP integrations: the token source, the origins that get credentials, the
+/// headers added to their requests, and the `401` decision. Build the
+/// [`AuthMiddleware`](crate::middleware::AuthMiddleware) and the
+/// [`AuthLayer`](crate::tower::AuthLayer) from it; see the [module documentation](self).
+///
+/// Cloning is cheap (one reference count); clones share the rules.
+#[derive(Clone)]
+pub struct AuthRules {
+    inner: Arc<Rules>,
+}
+
+struct Rules {
+    source: Arc<dyn TokenSource>,
+    extra_headers: HeaderMap,
+    origins: Vec<Origin>,
+}
+
+/// Builds [`AuthRules`]; see [`AuthRules::builder`].
+pub struct AuthRulesBuilder {
     source: Arc<dyn TokenSource>,
     extra_headers: HeaderMap,
     origins: Vec<Origin>,
     allow_insecure_http: bool,
 }
 
-impl ScopeBuilder {
-    pub(crate) fn new(source: Arc<dyn TokenSource>) -> Self {
-        ScopeBuilder {
+impl AuthRules {
+    /// Starts building rules that take tokens from `source`. Pass a
+    /// [`CachedTokenSource`](crate::CachedTokenSource): the integrations ask the source for a
+    /// token on every request.
+    pub fn builder(source: Arc<dyn TokenSource>) -> AuthRulesBuilder {
+        AuthRulesBuilder {
             source,
             extra_headers: HeaderMap::new(),
             origins: Vec::new(),
@@ -252,21 +312,127 @@ impl ScopeBuilder {
         }
     }
 
-    pub(crate) fn extra_headers(&mut self, headers: HeaderMap) {
-        self.extra_headers = headers;
+    /// The token source.
+    pub fn source(&self) -> &Arc<dyn TokenSource> {
+        &self.inner.source
     }
 
-    pub(crate) fn allow(&mut self, origin: Origin) {
-        if !self.origins.contains(&origin) {
-            self.origins.push(origin);
+    /// The origins whose requests get credentials.
+    pub fn origins(&self) -> &[Origin] {
+        &self.inner.origins
+    }
+
+    /// Whether a request to `url` gets credentials.
+    pub fn allows_url(&self, url: &Url) -> bool {
+        self.inner.origins.iter().any(|o| o.contains_url(url))
+    }
+
+    /// Whether a request to an absolute `uri` gets credentials (a relative one never does).
+    pub fn allows_uri(&self, uri: &http::Uri) -> bool {
+        self.inner.origins.iter().any(|o| o.contains_uri(uri))
+    }
+
+    /// The token for a request.
+    pub async fn token(&self) -> Result<Token, Error> {
+        self.inner.source.token().await
+    }
+
+    /// Sets `Authorization` from `token` (replacing any value the request had) and adds each
+    /// extra header the request does not already carry.
+    pub fn apply(&self, headers: &mut HeaderMap, token: &Token) {
+        headers.insert(AUTHORIZATION, token.authorization_header());
+        let extra = &self.inner.extra_headers;
+        for name in extra.keys() {
+            if !headers.contains_key(name) {
+                for value in extra.get_all(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
         }
     }
 
-    pub(crate) fn allow_insecure_http(&mut self, allow: bool) {
-        self.allow_insecure_http = allow;
+    /// The `401` decision, after the API refused a request made with `used`: reports `used` to
+    /// the source ([`TokenSource::invalidate`]) and returns the token to send the request once
+    /// more with, or `None` when it should not be resent: it cannot be (`replayable` is false;
+    /// the next request gets the new token), or the source hands back the same token (a
+    /// [`StaticTokenSource`](crate::StaticTokenSource), say), which would be refused again.
+    ///
+    /// # Errors
+    /// The source's error when the new token cannot be fetched.
+    pub async fn after_unauthorized(
+        &self,
+        used: &Token,
+        replayable: bool,
+    ) -> Result<Option<Token>, Error> {
+        self.inner.source.invalidate(used).await;
+        if !replayable {
+            return Ok(None);
+        }
+        let fresh = self.inner.source.token().await?;
+        Ok((!fresh.same_secret(used)).then_some(fresh))
     }
 
-    pub(crate) fn build(self) -> Result<Scope, ConfigError> {
+    /// A reqwest middleware applying these rules.
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    pub fn middleware(&self) -> crate::middleware::AuthMiddleware {
+        crate::middleware::AuthMiddleware::new(self.clone())
+    }
+
+    /// A tower layer applying these rules, with the default settings of
+    /// [`AuthLayer::builder`](crate::tower::AuthLayer::builder).
+    #[cfg(feature = "tower")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+    pub fn layer(&self) -> crate::tower::AuthLayer {
+        crate::tower::AuthLayer::new(self.clone())
+    }
+}
+
+impl AuthRulesBuilder {
+    /// Headers the provider requires besides `Authorization` (for example Younium's
+    /// `legal-entity` and `api-version`), added to each request to an allowed origin that does not
+    /// set them itself. Replaces headers given before.
+    #[must_use]
+    pub fn extra_headers(mut self, headers: HeaderMap) -> Self {
+        self.extra_headers = headers;
+        self
+    }
+
+    /// Allows the origin of `url`, an origin such as `"https://api.younium.com"` or an API base
+    /// URL such as `"https://api.example.com/v2"` (credentials then go to the whole origin).
+    /// Call it once per origin.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidOrigin`] when `url` does not parse, is not `http` or `https`, or has
+    /// user credentials, a query or a fragment.
+    pub fn allow_origin(self, url: &str) -> Result<Self, ConfigError> {
+        Ok(self.allow(Origin::of_base_url(url)?))
+    }
+
+    /// Allows an already parsed origin.
+    #[must_use]
+    pub fn allow(mut self, origin: Origin) -> Self {
+        if !self.origins.contains(&origin) {
+            self.origins.push(origin);
+        }
+        self
+    }
+
+    /// Allows plain `http` origins on hosts other than loopback (default: refused, because the
+    /// token would travel unencrypted). Only for trusted networks.
+    #[must_use]
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Builds the rules.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoAllowedOrigin`] when no origin was allowed,
+    /// [`ConfigError::InsecureOrigin`] for a plain `http` origin other than loopback without
+    /// [`allow_insecure_http`](Self::allow_insecure_http).
+    pub fn build(self) -> Result<AuthRules, ConfigError> {
         if self.origins.is_empty() {
             return Err(ConfigError::NoAllowedOrigin);
         }
@@ -278,56 +444,34 @@ impl ScopeBuilder {
                 origin: origin.clone(),
             });
         }
-        Ok(Scope {
-            source: self.source,
-            extra_headers: self.extra_headers,
-            origins: self.origins,
+        Ok(AuthRules {
+            inner: Arc::new(Rules {
+                source: self.source,
+                extra_headers: self.extra_headers,
+                origins: self.origins,
+            }),
         })
     }
+}
 
-    pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
-        d.field("source", &self.source)
+impl fmt::Debug for AuthRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthRules")
+            .field("source", &self.inner.source)
+            .field("extra_headers", &HeaderNames(&self.inner.extra_headers))
+            .field("allowed_origins", &self.inner.origins)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthRulesBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthRulesBuilder")
+            .field("source", &self.source)
             .field("extra_headers", &HeaderNames(&self.extra_headers))
             .field("allowed_origins", &self.origins)
-            .field("allow_insecure_http", &self.allow_insecure_http);
-    }
-}
-
-/// The built configuration: immutable, shared by every clone of a middleware or service.
-pub(crate) struct Scope {
-    pub(crate) source: Arc<dyn TokenSource>,
-    extra_headers: HeaderMap,
-    origins: Vec<Origin>,
-}
-
-impl Scope {
-    #[cfg(feature = "middleware")]
-    pub(crate) fn allows_url(&self, url: &Url) -> bool {
-        self.origins.iter().any(|o| o.contains_url(url))
-    }
-
-    #[cfg(feature = "tower")]
-    pub(crate) fn allows_uri(&self, uri: &http::Uri) -> bool {
-        self.origins.iter().any(|o| o.contains_uri(uri))
-    }
-
-    /// Sets `Authorization` from `token` (replacing any value the request had) and adds each
-    /// extra header the request does not already carry.
-    pub(crate) fn apply(&self, headers: &mut HeaderMap, token: &Token) {
-        headers.insert(AUTHORIZATION, token.authorization_header());
-        for name in self.extra_headers.keys() {
-            if !headers.contains_key(name) {
-                for value in self.extra_headers.get_all(name) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        }
-    }
-
-    pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
-        d.field("source", &self.source)
-            .field("extra_headers", &HeaderNames(&self.extra_headers))
-            .field("allowed_origins", &self.origins);
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish()
     }
 }
 
@@ -382,7 +526,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "tower")]
     #[test]
     fn matches_uris() {
         let o = Origin::parse("https://api.younium.com").unwrap();
@@ -408,7 +551,27 @@ mod tests {
         assert!(v6.contains_uri(&"http://[::1]:9000/".parse().unwrap()));
     }
 
-    #[cfg(feature = "middleware")]
+    #[test]
+    fn base_urls_name_their_origin() {
+        let origin = Origin::parse("https://api.example.com").unwrap();
+        for base in [
+            "https://api.example.com/v2",
+            "https://api.example.com/v2/",
+            "https://API.example.com:443/a/b",
+        ] {
+            assert_eq!(Origin::of_base_url(base).unwrap(), origin, "{base}");
+        }
+        for bad in [
+            "https://api.example.com/v2?x=1",
+            "https://api.example.com/#f",
+            "https://user:secret@api.example.com/v2",
+            "ftp://api.example.com/v2",
+        ] {
+            let error = Origin::of_base_url(bad).unwrap_err();
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
+    }
+
     #[test]
     fn matches_urls() {
         let o = Origin::parse("https://api.younium.com").unwrap();
