@@ -61,7 +61,7 @@ pub(crate) fn policy() -> RefreshPolicy {
 
 fn check_config(path: &Path) -> Result<Zeroizing<String>, Failure> {
     let config = Config::load(path)?;
-    let names = config.check(&Registry::with_builtins())?;
+    let names = config.check(Registry::builtins())?;
     let mut text = String::new();
     for name in names {
         text.push_str(&name);
@@ -99,7 +99,7 @@ fn default_cache_dir() -> Result<PathBuf, Error> {
 async fn fetch(args: &ProfileArgs, options: &BuildOptions) -> Result<(Profile, Token), Error> {
     let config = Config::load(&args.config.config)?;
     let name = config.select_profile(args.profile.as_deref())?;
-    let profile = config.build_with_options(name, &Registry::with_builtins(), options)?;
+    let profile = config.build_with_options(name, Registry::builtins(), options)?;
     let token = profile.source().token().await?;
     Ok((profile, token))
 }

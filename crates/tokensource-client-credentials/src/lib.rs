@@ -65,6 +65,7 @@ pub use config::{AuthStyle, ClientCredentialsBuilder};
 #[doc(hidden)]
 pub use response::parse_token_response;
 pub use source::ClientCredentialsTokenSource;
+pub use tokensource_http::HttpOptions;
 
 /// The provider name that errors from this crate carry.
 pub const PROVIDER: &str = "client-credentials";

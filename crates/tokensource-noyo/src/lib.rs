@@ -55,4 +55,5 @@ pub use source::{DEFAULT_TOKEN_URL, NoyoBuilder, NoyoTokenSource};
 pub use tokensource_http::HttpOptions;
 
 /// The provider name errors carry.
-const PROVIDER: &str = "noyo";
+/// The provider name errors carry and configuration files use (`provider = "noyo"`).
+pub const PROVIDER: &str = "noyo";

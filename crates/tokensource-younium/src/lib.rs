@@ -68,4 +68,5 @@ pub use source::{API_VERSION, LEGAL_ENTITY, YouniumBuilder, YouniumTokenSource};
 pub use tokensource_http::HttpOptions;
 
 /// The provider name errors carry.
-const PROVIDER: &str = "younium";
+/// The provider name errors carry and configuration files use (`provider = "younium"`).
+pub const PROVIDER: &str = "younium";

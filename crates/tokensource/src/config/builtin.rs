@@ -5,11 +5,14 @@ use super::registry::Registry;
 /// Registers every built-in provider enabled by features.
 pub(crate) fn register_all(registry: &mut Registry) {
     #[cfg(feature = "client-credentials")]
-    registry.register("client-credentials", client_credentials::build);
+    registry.register(
+        tokensource_client_credentials::PROVIDER,
+        client_credentials::build,
+    );
     #[cfg(feature = "younium")]
-    registry.register("younium", younium::build);
+    registry.register(tokensource_younium::PROVIDER, younium::build);
     #[cfg(feature = "noyo")]
-    registry.register("noyo", noyo::build);
+    registry.register(tokensource_noyo::PROVIDER, noyo::build);
     let _ = registry;
 }
 
@@ -47,15 +50,15 @@ mod client_credentials {
                 )
             })?,
         };
+        let mut scopes = settings.string_list("scopes")?;
         let mut builder = ClientCredentialsTokenSource::builder(
             token_url,
             client_id,
             secret.expose_secret().to_owned(),
         )
-        .scopes(settings.string_list("scopes")?)
+        .scopes(scopes.iter().cloned())
         .auth_style(auth_style)
         .http_options(super::http_options(settings)?);
-        let mut scopes = settings.string_list("scopes")?;
         let extra_params = settings.string_table("extra_params")?;
         for (name, value) in &extra_params {
             builder = builder.extra_param(name, value);
@@ -106,8 +109,12 @@ mod younium {
             builder = builder.api_version(api_version);
         }
         let source = builder.build()?;
-        let identity =
-            CredentialIdentity::new("younium", source.token_url().as_str(), client_id, secret);
+        let identity = CredentialIdentity::new(
+            tokensource_younium::PROVIDER,
+            source.token_url().as_str(),
+            client_id,
+            secret,
+        );
         let headers = source.api_headers();
         let origin = source.api_base_url();
         let mut provider = Provider::new(source)
@@ -137,8 +144,12 @@ mod noyo {
             builder = builder.token_url(url);
         }
         let source = builder.build()?;
-        let identity =
-            CredentialIdentity::new("noyo", source.token_url().as_str(), client_id, secret);
+        let identity = CredentialIdentity::new(
+            tokensource_noyo::PROVIDER,
+            source.token_url().as_str(),
+            client_id,
+            secret,
+        );
         Ok(Provider::new(source).with_identity(identity))
     }
 }

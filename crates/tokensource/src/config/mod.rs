@@ -139,7 +139,7 @@ impl Config {
 
     /// Builds `profile` with the built-in providers and a memory store by default.
     pub fn build(&self, profile: &str) -> Result<Profile, Error> {
-        self.build_with(profile, &Registry::with_builtins())
+        self.build_with(profile, Registry::builtins())
     }
 
     /// Builds `profile` with the providers of `registry`.

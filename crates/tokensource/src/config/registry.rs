@@ -66,6 +66,12 @@ impl Registry {
         }
     }
 
+    /// The registry of the providers compiled in, made once and shared.
+    pub fn builtins() -> &'static Registry {
+        static BUILTINS: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        BUILTINS.get_or_init(Registry::with_builtins)
+    }
+
     /// A registry with the providers compiled in (features `younium`, `client-credentials`, `noyo`).
     pub fn with_builtins() -> Self {
         let mut registry = Registry::empty();
