@@ -56,6 +56,9 @@
 #![forbid(unsafe_code)]
 
 mod config;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod profile;
 mod response;
 mod source;
 mod transport;

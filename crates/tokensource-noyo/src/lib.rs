@@ -45,6 +45,9 @@
 )]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod profile;
 mod response;
 mod source;
 

@@ -57,6 +57,9 @@
 
 mod environment;
 mod expires;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod profile;
 mod response;
 mod source;
 

@@ -22,7 +22,6 @@
 
 mod builtin;
 mod registry;
-mod secret;
 mod store;
 
 use std::collections::BTreeMap;
@@ -35,8 +34,8 @@ use serde::Deserialize;
 use url::Url;
 
 pub use registry::{CredentialIdentity, ProfileSettings, Provider, ProviderFactory, Registry};
-pub use secret::SecretValue;
 pub use store::{BuildOptions, StoreKind};
+pub use tokensource_config::SecretValue;
 
 use crate::{CachedTokenSource, Error, ErrorKind, TokenSource};
 
@@ -68,7 +67,10 @@ impl Config {
                     format!(" (line {line})")
                 })
                 .unwrap_or_default();
-            Error::configuration("config", format!("{}{at}", without_values(e.message())))
+            Error::configuration(
+                "config",
+                format!("{}{at}", tokensource_config::without_values(e.message())),
+            )
         })?;
         if let Some(default) = &file.default_profile
             && !file.profiles.contains_key(default)
@@ -203,7 +205,8 @@ impl Config {
         }
         settings.timeout()?;
         settings.allow_insecure_http()?;
-        let store = store::build(&settings, provider.identity.as_ref(), options)?;
+        let (source, headers, api_origins, identity) = provider.into_parts();
+        let store = store::build(&settings, identity.as_ref(), options)?;
 
         let unknown = settings.unknown_keys();
         if let Some(key) = unknown.first() {
@@ -213,7 +216,7 @@ impl Config {
             ));
         }
 
-        let mut cache = CachedTokenSource::builder(Arc::clone(&provider.source)).policy(policy);
+        let mut cache = CachedTokenSource::builder(source).policy(policy);
         if let Some((store, key)) = store {
             cache = cache.store(store, key);
         }
@@ -221,8 +224,8 @@ impl Config {
             name: name.clone(),
             provider: provider_name.to_owned(),
             source: Arc::new(cache.build()),
-            headers: provider.headers,
-            api_origins: provider.api_origins,
+            headers,
+            api_origins,
         })
     }
 
@@ -254,31 +257,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// A TOML or serde message without the value it quotes: serde words type errors as
-/// `invalid type: string "…", expected a map`, and a value where a table or a number belongs may
-/// be a secret written in the wrong place (a file missing its `[profiles.NAME]` line, say). The
-/// kind of value found, what was expected and the line are kept; the value is not.
-pub(crate) fn without_values(message: &str) -> String {
-    let Some((head, rest)) = ["invalid type: ", "invalid value: "]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (*prefix, rest)))
-    else {
-        return message.to_owned();
-    };
-    // serde's own words come last: `, expected ...` describes the type, never the input.
-    let (found, expected) = match rest.rfind(", expected ") {
-        Some(at) => rest.split_at(at),
-        None => (rest, ""),
-    };
-    // `string "…"`, `integer `5``, `floating point `1.5``, `map`: the kind is before any quote.
-    let kind = found
-        .split(['"', '`'])
-        .next()
-        .unwrap_or_default()
-        .trim_end();
-    format!("{head}{kind}{expected}")
 }
 
 impl fmt::Debug for Config {

@@ -6,7 +6,7 @@ use std::path::Path;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::Error;
+use tokensource_core::Error;
 
 /// Where a secret comes from. Resolved when the configuration is built, so a missing variable or
 /// file is a configuration error before any request.
@@ -109,7 +109,7 @@ mod tests {
             env: "TOKENSOURCE_SURELY_UNSET_VARIABLE".into(),
         };
         let error = missing.resolve("profiles.a.secret", None).unwrap_err();
-        assert_eq!(error.kind(), crate::ErrorKind::Configuration);
+        assert_eq!(error.kind(), tokensource_core::ErrorKind::Configuration);
         assert!(error.to_string().contains("profiles.a.secret"));
         assert!(
             error
