@@ -232,16 +232,7 @@ impl Inner {
 
     /// The value under `token_key` as [`READ`] normalizes it (`""` for absent or foreign).
     async fn read(&self, conn: &ConnectionManager, token_key: &str) -> RedisResult<Vec<u8>> {
-        with_reconnect(|| {
-            let mut conn = conn.clone();
-            async move {
-                READ.key(token_key)
-                    .arg(MAX_VALUE_LEN)
-                    .invoke_async(&mut conn)
-                    .await
-            }
-        })
-        .await
+        run_script(conn, READ.key(token_key).arg(MAX_VALUE_LEN)).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Token>, StoreError> {
@@ -295,22 +286,13 @@ impl Inner {
                     return Ok(());
                 }
                 let (expected, value) = (&current, &value);
-                let reply: (i64, Vec<u8>) = with_reconnect(|| {
-                    let mut conn = conn.clone();
-                    let (token_key, channel) = (token_key.as_str(), channel.as_str());
-                    async move {
-                        COMPARE_AND_SET
-                            .key(token_key)
-                            .arg(MAX_VALUE_LEN)
-                            .arg(expected.as_slice())
-                            .arg(value.as_slice())
-                            .arg(ttl_ms)
-                            .arg(channel)
-                            .invoke_async(&mut conn)
-                            .await
-                    }
-                })
-                .await?;
+                let mut set = COMPARE_AND_SET.key(&token_key);
+                set.arg(MAX_VALUE_LEN)
+                    .arg(expected.as_slice())
+                    .arg(value.as_slice())
+                    .arg(ttl_ms)
+                    .arg(&channel);
+                let reply: (i64, Vec<u8>) = run_script(&conn, &mut set).await?;
                 match reply {
                     (1, _) => return Ok(()),
                     // Another process wrote in between: judge what it wrote.
@@ -334,19 +316,9 @@ impl Inner {
                     _ => return Ok(()),
                 }
                 let current = &current;
-                let deleted: i64 = with_reconnect(|| {
-                    let mut conn = conn.clone();
-                    let token_key = token_key.as_str();
-                    async move {
-                        COMPARE_AND_DELETE
-                            .key(token_key)
-                            .arg(MAX_VALUE_LEN)
-                            .arg(current.as_slice())
-                            .invoke_async(&mut conn)
-                            .await
-                    }
-                })
-                .await?;
+                let mut delete = COMPARE_AND_DELETE.key(&token_key);
+                delete.arg(MAX_VALUE_LEN).arg(current.as_slice());
+                let deleted: i64 = run_script(&conn, &mut delete).await?;
                 if deleted == 1 {
                     return Ok(());
                 }
@@ -404,19 +376,8 @@ impl Inner {
         let channel = change_channel(&self.settings.key_prefix, key);
         self.bounded("release", async {
             let conn = self.connection().await?;
-            let _: i64 = with_reconnect(|| {
-                let mut conn = conn.clone();
-                let (lease_key, id, channel) = (lease_key.as_str(), lease.id(), channel.as_str());
-                async move {
-                    RELEASE
-                        .key(lease_key)
-                        .arg(id)
-                        .arg(channel)
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
+            let _: i64 =
+                run_script(&conn, RELEASE.key(&lease_key).arg(lease.id()).arg(&channel)).await?;
             Ok(())
         })
         .await
@@ -429,19 +390,8 @@ impl Inner {
         let ttl_ms = clamp_ttl(ttl);
         self.bounded("lease renewal", async {
             let conn = self.connection().await?;
-            let renewed: i64 = with_reconnect(|| {
-                let mut conn = conn.clone();
-                let (lease_key, id) = (lease_key.as_str(), lease.id());
-                async move {
-                    RENEW
-                        .key(lease_key)
-                        .arg(id)
-                        .arg(ttl_ms)
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
+            let renewed: i64 =
+                run_script(&conn, RENEW.key(&lease_key).arg(lease.id()).arg(ttl_ms)).await?;
             Ok(renewed == 1)
         })
         .await
@@ -480,21 +430,9 @@ impl Inner {
                 .seal_bytes(&failure_key, &failure.encode(), failure.retry_at_ms)
                 .map_err(Failure::Seal)?;
             let conn = self.connection().await?;
-            let _: i64 = with_reconnect(|| {
-                let mut conn = conn.clone();
-                let (failure_key, value, channel) =
-                    (failure_key.as_str(), value.as_slice(), channel.as_str());
-                async move {
-                    RECORD_FAILURE
-                        .key(failure_key)
-                        .arg(value)
-                        .arg(ttl_ms)
-                        .arg(channel)
-                        .invoke_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
+            let mut record = RECORD_FAILURE.key(&failure_key);
+            record.arg(value.as_slice()).arg(ttl_ms).arg(&channel);
+            let _: i64 = run_script(&conn, &mut record).await?;
             Ok(())
         })
         .await
@@ -602,6 +540,19 @@ fn escape_glob(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+/// Runs a script invocation through [`with_reconnect`].
+async fn run_script<T: redis::FromRedisValue>(
+    conn: &ConnectionManager,
+    invocation: &mut redis::ScriptInvocation<'_>,
+) -> RedisResult<T> {
+    let invocation = &*invocation;
+    with_reconnect(|| {
+        let mut conn = conn.clone();
+        async move { invocation.invoke_async(&mut conn).await }
+    })
+    .await
 }
 
 /// Runs `attempt`, and once more if it failed on a broken or refused connection: the connection
