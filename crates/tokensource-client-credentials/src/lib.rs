@@ -54,6 +54,7 @@
     rust_2018_idioms
 )]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 #[cfg(feature = "config")]
@@ -72,3 +73,8 @@ pub use tokensource_http::HttpOptions;
 
 /// The provider name that errors from this crate carry.
 pub const PROVIDER: &str = "client-credentials";
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -466,3 +466,8 @@ pub fn without_values(message: &str) -> String {
         .trim_end();
     format!("{head}{kind}{expected}")
 }
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -45,3 +45,8 @@ pub use token::{InvalidToken, MAX_TOKEN_LEN, Token, TokenBuilder};
 
 /// Re-exported so that implementors of [`TokenSource`] use the same version of `async-trait`.
 pub use async_trait::async_trait;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -31,3 +31,8 @@ pub use options::HttpOptions;
 
 pub use reqwest;
 pub use url::Url;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -44,6 +44,7 @@
     rust_2018_idioms
 )]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
@@ -60,3 +61,8 @@ pub use tokensource_http::HttpOptions;
 /// The provider name errors carry.
 /// The provider name errors carry and configuration files use (`provider = "noyo"`).
 pub const PROVIDER: &str = "noyo";
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -80,3 +80,8 @@ pub use store::RedisTokenStore;
 
 /// Re-exported so that callers pass the client secret in the same type this crate takes.
 pub use secrecy::SecretString;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

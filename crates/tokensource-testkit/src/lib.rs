@@ -78,3 +78,8 @@ pub use oauth2::{ClientAuthMethod, OAuth2Mock};
 pub use recorded::RecordedRequest;
 pub use server::{MockServer, MockServerBuilder};
 pub use younium::YouniumMock;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -54,6 +54,7 @@
     rust_2018_idioms
 )]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod environment;
 mod expires;
@@ -73,3 +74,8 @@ pub use tokensource_http::HttpOptions;
 /// The provider name errors carry.
 /// The provider name errors carry and configuration files use (`provider = "younium"`).
 pub const PROVIDER: &str = "younium";
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
