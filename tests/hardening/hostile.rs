@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tokensource::lifetime::MAX_LIFETIME;
+use tokensource::extend::lifetime::MAX_LIFETIME;
 use tokensource::{Error, ErrorKind, HttpOptions, Token};
 use tokensource_testkit::RawResponse;
 use tokensource_testkit::raw::{RawServer, Script, http_response};

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokensource::store::{MemoryStore, StoreError, TokenStore, decode};
+use tokensource::extend::decode;
+use tokensource::store::{MemoryStore, StoreError, TokenStore};
 use tokensource::{
     CachedTokenSource, Error, RefreshPolicy, StaticTokenSource, Token, TokenSource, from_fn,
 };

@@ -10,9 +10,10 @@ use proptest::prelude::*;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokensource::Token;
+use tokensource::extend::lifetime::MAX_LIFETIME;
+use tokensource::extend::{decode, encode, expires_later};
 use tokensource::file_store::FileStore;
-use tokensource::lifetime::MAX_LIFETIME;
-use tokensource::store::{TokenStore, decode, encode, expires_later};
+use tokensource::store::TokenStore;
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()

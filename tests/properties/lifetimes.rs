@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tokensource::Token;
-use tokensource::lifetime::{LifetimeUnit, MAX_LIFETIME, lifetime_from_json};
+use tokensource::extend::lifetime::{LifetimeUnit, MAX_LIFETIME, lifetime_from_json};
 
 /// Any JSON value, nested a little.
 fn any_json() -> impl Strategy<Value = Value> {

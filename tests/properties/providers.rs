@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use tokensource::client_credentials::ClientCredentialsTokenSource;
-use tokensource::lifetime::MAX_LIFETIME;
+use tokensource::extend::lifetime::MAX_LIFETIME;
 use tokensource::noyo::NoyoTokenSource;
 use tokensource::younium::{YouniumAuthVersion, YouniumTokenSource};
 use tokensource::{Error, Token, TokenSource};

@@ -43,8 +43,8 @@ fn provider_responses() {
 #[test]
 fn stored_tokens() {
     for (path, bytes) in seeds("store_decode") {
-        if let Ok(token) = tokensource::store::decode(&bytes) {
-            let again = tokensource::store::decode(&tokensource::store::encode(&token));
+        if let Ok(token) = tokensource::extend::decode(&bytes) {
+            let again = tokensource::extend::decode(&tokensource::extend::encode(&token));
             assert!(again.is_ok(), "{}", path.display());
         }
     }

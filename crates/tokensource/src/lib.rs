@@ -35,8 +35,29 @@
 pub use tokensource_core::{
     BoxError, CacheBuilder, CachedTokenSource, Error, ErrorKind, FnTokenSource, InvalidToken,
     RefreshPolicy, StaticTokenSource, Token, TokenBuilder, TokenSource, async_trait, clock,
-    from_fn, lifetime, store,
+    from_fn,
 };
+
+/// Where tokens are shared between processes: the [`TokenStore`](store::TokenStore) trait, the
+/// in-process [`MemoryStore`](store::MemoryStore), and what a store implementation exchanges
+/// with the cache. Writing a store or a provider? See [`extend`].
+pub mod store {
+    #[doc(inline)]
+    pub use tokensource_core::store::{
+        ChangeCursor, ChangeNotifier, DEFAULT_LIFETIME, FleetFailure, Lease, MemoryStore,
+        StoreError, TokenStore,
+    };
+}
+
+/// For authors of providers and stores, not for applications: token lifetimes from token
+/// responses (`expires_in` in seconds or milliseconds, JWT `exp`), and the stored form of a token
+/// (encode, decode, which of two tokens to keep).
+pub mod extend {
+    #[doc(inline)]
+    pub use tokensource_core::lifetime;
+    #[doc(inline)]
+    pub use tokensource_core::store::{DecodeError, decode, encode, expires_later};
+}
 
 #[cfg(feature = "younium")]
 #[cfg_attr(docsrs, doc(cfg(feature = "younium")))]

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::Token;
-use crate::store::{FleetFailure, decode, encode, expires_later};
+use crate::extend::{decode, encode, expires_later};
+use crate::store::FleetFailure;
 
 /// The largest token file read or written. An access token is at most 16 KiB; the rest of a
 /// record is a refresh token, scopes and a few numbers.
