@@ -3,7 +3,8 @@
 //! Starts the test kit's mock token servers for Younium, a standard OAuth2 client-credentials
 //! server and Noyo on loopback (no network needed), builds a cached token source for each from a
 //! TOML snippet, makes authenticated API requests through the reqwest middleware, and prints what
-//! happened: token fetches, cache hits, and the recovery from a 401.
+//! happened: token fetches, cache hits, and the recovery from a 401. Last, a profile whose
+//! provider is a program that prints a token.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -131,6 +132,28 @@ token_url = "{noyo_token}"
         })
         .unwrap_or_default();
     println!("Younium requests carried {last}");
+
+    // 7. Any program that prints a token is a provider too (Vault, 1Password, gcloud, a script).
+    #[cfg(unix)]
+    {
+        use tokensource::TokenSource;
+        let config = Config::from_toml(
+            r#"
+[profiles.script]
+provider = "command"
+command = ["sh", "-c", "echo '{\"access_token\": \"printed-by-a-script\", \"expires_in\": 300}'"]
+"#,
+        )?;
+        let source = config.build("script")?.source();
+        let first = source.token().await?;
+        let again = source.token().await?;
+        println!(
+            "command provider: a token of {} characters from a script, lifetime {:?}; the second call was served from the cache: {}",
+            first.expose_secret().len(),
+            first.lifetime().unwrap_or_default(),
+            again.same_secret(&first)
+        );
+    }
     Ok(())
 }
 

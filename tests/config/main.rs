@@ -230,3 +230,104 @@ async fn profiles_with_a_redis_store_share_one_fetch() {
     assert_eq!(server.token_hits(), 1, "one fetch for the whole fleet");
     assert_eq!(secrets.len(), 1);
 }
+
+/// Writes an executable `sh` script into `dir`.
+#[cfg(unix)]
+fn script(dir: &std::path::Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_command_profile_runs_its_program_relative_to_the_config_folder() {
+    use tokensource::TokenSource;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    script(
+        &dir.path().join("bin"),
+        "print-token",
+        r#"echo "{\"access_token\":\"tok-$TOKENSOURCE_PROFILE-$1\",\"expires_in\":600}""#,
+    );
+    let path = dir.path().join("tokensource.toml");
+    std::fs::write(
+        &path,
+        "[profiles.vault]\nprovider = \"command\"\ncommand = [\"bin/print-token\", \"x\"]\ntimeout_secs = 5\n",
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    let profile = config.build("vault").unwrap();
+    assert_eq!(profile.provider(), "command");
+    let token = profile.source().token().await.unwrap();
+    assert_eq!(token.expose_secret(), "tok-vault-x");
+
+    for (text, field) in [
+        (
+            "[profiles.c]\nprovider = \"command\"\n",
+            "profiles.c.command",
+        ),
+        (
+            "[profiles.c]\nprovider = \"command\"\ncommand = []\n",
+            "profiles.c.command",
+        ),
+        (
+            "[profiles.c]\nprovider = \"command\"\ncommand = [\"x\"]\noutput = \"yaml\"\n",
+            "profiles.c.output",
+        ),
+        (
+            "[profiles.c]\nprovider = \"command\"\ncommand = [\"x\"]\n[profiles.c.store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:1\"\n",
+            "profiles.c.store.seal_key",
+        ),
+    ] {
+        let error = Config::from_toml(text)
+            .unwrap()
+            .check(Registry::builtins())
+            .unwrap_err();
+        assert_eq!(error.field(), Some(field), "{text}: {error}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_command_profiles_on_redis_runs_the_command_once() {
+    use tokensource::TokenSource;
+    let redis = redis_url();
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    script(
+        dir.path(),
+        "slow-token",
+        &format!(
+            "echo run >> {}; sleep 0.5; echo tok-fleet-$$",
+            runs.display()
+        ),
+    );
+    let path = dir.path().join("tokensource.toml");
+    let argv = format!("{}", dir.path().join("slow-token").display());
+    std::fs::write(
+        &path,
+        format!(
+            "[profiles.fleet]\nprovider = \"command\"\ncommand = [\"{argv}\"]\n[profiles.fleet.store]\nkind = \"redis\"\nurl = \"{redis}\"\nseal_key = \"a-seal-key-for-this-test-{}\"\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    // Eight "processes": eight profiles built from the file, each with its own cache and store.
+    let config = Config::load(&path).unwrap();
+    let profiles: Vec<_> = (0..8).map(|_| config.build("fleet").unwrap()).collect();
+    let calls: Vec<_> = profiles
+        .iter()
+        .map(|profile| {
+            let source = profile.source();
+            tokio::spawn(async move { source.token().await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for call in calls {
+        tokens.push(call.await.unwrap().unwrap());
+    }
+    assert!(tokens.iter().all(|t| t.same_secret(&tokens[0])));
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
+}

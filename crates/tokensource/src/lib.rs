@@ -12,6 +12,7 @@
 //! | `younium` | [`younium`]: Younium auth v1 (`POST /auth/token`) and v2 (`/auth/v2/token`), four environments, `legal-entity` and `api-version` headers |
 //! | `client-credentials` | [`client_credentials`]: RFC 6749 client credentials on the `oauth2` crate, HTTP Basic (RFC 6749 2.3.1 encoding) or body authentication |
 //! | `noyo` | [`noyo`]: Noyo's Basic-auth token endpoint, `expires_in` in milliseconds, JWT `exp` as a second bound |
+//! | `command` | [`command`]: any program that prints a token (`provider = "command"`), like AWS `credential_process` |
 //! | `config` | [`config`]: TOML profiles, provider registry |
 //! | `middleware` | [`middleware`]: `reqwest-middleware` integration (re-exports `reqwest`, `reqwest_middleware`) |
 //! | `tower` | [`tower`]: the same as a `tower::Layer` |
@@ -73,6 +74,11 @@ pub use tokensource_client_credentials as client_credentials;
 #[cfg_attr(docsrs, doc(cfg(feature = "noyo")))]
 #[doc(inline)]
 pub use tokensource_noyo as noyo;
+
+#[cfg(feature = "command")]
+#[cfg_attr(docsrs, doc(cfg(feature = "command")))]
+#[doc(inline)]
+pub use tokensource_command as command;
 
 /// HTTP settings shared by the providers: timeouts, body cap, plain http for non-loopback hosts.
 #[cfg(any(feature = "younium", feature = "client-credentials", feature = "noyo"))]

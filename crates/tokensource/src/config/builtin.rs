@@ -17,5 +17,10 @@ pub(crate) fn register_all(registry: &mut Registry) {
     );
     #[cfg(feature = "noyo")]
     registry.register(tokensource_noyo::PROVIDER, tokensource_noyo::profile::build);
+    #[cfg(feature = "command")]
+    registry.register(
+        tokensource_command::PROVIDER,
+        tokensource_command::profile::build,
+    );
     let _ = registry;
 }

@@ -110,6 +110,23 @@ pub(crate) fn build(
             None => StoreKind::Memory,
         },
     };
+    // The secret that seals tokens in Redis: the store's `seal_key`, else the credential's own.
+    let seal_key = match &kind {
+        StoreKind::Redis { .. } => {
+            let given = read_seal_key(settings)?;
+            let own = identity
+                .map(|identity| identity.secret().clone())
+                .filter(|secret| !secret.expose_secret().is_empty());
+            Some(given.or(own).ok_or_else(|| {
+                Error::configuration(
+                    format!("{}.seal_key", settings.field("store")),
+                    "is required: this profile has no client secret to seal its stored tokens \
+                     with (give one, e.g. seal_key = { env = \"TOKEN_SEAL_KEY\" })",
+                )
+            })?)
+        }
+        _ => None,
+    };
     if options.memory_only || options.check_only || kind == StoreKind::Memory {
         return Ok(None);
     }
@@ -123,8 +140,33 @@ pub(crate) fn build(
     match kind {
         StoreKind::Memory => Ok(None),
         StoreKind::File { dir } => file_store(&field, dir, settings.name(), identity),
-        StoreKind::Redis { url } => redis_store(&field, &url, identity),
+        StoreKind::Redis { url } => {
+            let seal_key = seal_key.unwrap_or_else(|| identity.secret().clone());
+            redis_store(&field, &url, identity, &seal_key)
+        }
     }
+}
+
+/// The store table's `seal_key`, resolved (a literal, `{ env = ... }` or `{ file = ... }`).
+fn read_seal_key(settings: &ProfileSettings<'_>) -> Result<Option<secrecy::SecretString>, Error> {
+    let Some(table) = settings.store_table()? else {
+        return Ok(None);
+    };
+    let Some(value) = table.get("seal_key") else {
+        return Ok(None);
+    };
+    let field = format!("{}.seal_key", settings.field("store"));
+    let secret: super::SecretValue = value.clone().try_into().map_err(|_| {
+        Error::configuration(
+            field.clone(),
+            "expected a string, { env = \"VAR\" } or { file = \"path\" }",
+        )
+    })?;
+    let secret = secret.resolve(&field, settings.base_dir())?;
+    if secret.expose_secret().is_empty() {
+        return Err(Error::configuration(field, "must not be empty"));
+    }
+    Ok(Some(secret))
 }
 
 fn read_kind(settings: &ProfileSettings<'_>) -> Result<Option<StoreKind>, Error> {
@@ -151,10 +193,10 @@ fn read_kind(settings: &ProfileSettings<'_>) -> Result<Option<StoreKind>, Error>
         }
     };
     for key in table.keys() {
-        if !["kind", "url", "dir"].contains(&key.as_str()) {
+        if !["kind", "url", "dir", "seal_key"].contains(&key.as_str()) {
             return Err(Error::configuration(
                 field(key),
-                "unknown key; expected kind, url or dir",
+                "unknown key; expected kind, url, dir or seal_key",
             ));
         }
     }
@@ -220,8 +262,9 @@ fn redis_store(
     field: &str,
     url: &str,
     identity: &CredentialIdentity,
+    seal_key: &secrecy::SecretString,
 ) -> Result<Option<SharedStore>, Error> {
-    let store = tokensource_redis::RedisTokenStore::new(url, identity.secret())
+    let store = tokensource_redis::RedisTokenStore::new(url, seal_key)
         .map_err(|e| e.with_field(field.to_owned()))?;
     Ok(Some((Arc::new(store), identity.store_key())))
 }
@@ -231,6 +274,7 @@ fn redis_store(
     field: &str,
     _url: &str,
     _identity: &CredentialIdentity,
+    _seal_key: &secrecy::SecretString,
 ) -> Result<Option<SharedStore>, Error> {
     Err(Error::configuration(
         field.to_owned(),
