@@ -2,7 +2,7 @@
 //! profile of a TOML configuration file; or checks that file.
 //!
 //! The contract scripts rely on (commands, output formats, exit codes) is in `--help` and in
-//! the project's `shared/contracts/cli.md`:
+//! the repository's `docs/cli.md`:
 //!
 //! - stdout carries the result only on success, and is empty on failure;
 //! - stderr carries one line on failure, which never contains the secret or the token;

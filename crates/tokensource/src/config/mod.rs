@@ -2,7 +2,7 @@
 //!
 //! A TOML file names profiles; each becomes a ready, cached `Arc<dyn TokenSource>` plus the
 //! extra headers its provider needs, in one call. The format is the one the `tokensource` CLI
-//! reads (`shared/contracts/cli.md`):
+//! reads (`docs/cli.md` in the repository):
 //!
 //! ```toml
 //! default_profile = "partner"
