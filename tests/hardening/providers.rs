@@ -10,7 +10,7 @@ use tokensource::client_credentials::ClientCredentialsTokenSource;
 use tokensource::noyo::NoyoTokenSource;
 use tokensource::younium::{YouniumAuthVersion, YouniumTokenSource};
 use tokensource::{HttpOptions, TokenSource};
-use tokensource_testkit::{MockServer, NoyoMock, OAuth2Mock, YouniumMock};
+use tokensource_testkit::MockServer;
 
 /// The client id every mock accepts.
 pub(crate) const CLIENT_ID: &str = "hardening-client";
@@ -57,14 +57,19 @@ impl Provider {
         }
     }
 
+    /// The test kit's provider this one is.
+    fn kit(self) -> tokensource_testkit::Provider {
+        match self {
+            Provider::YouniumV1 => tokensource_testkit::Provider::YouniumV1,
+            Provider::YouniumV2 => tokensource_testkit::Provider::YouniumV2,
+            Provider::Noyo => tokensource_testkit::Provider::Noyo,
+            Provider::OAuth2 => tokensource_testkit::Provider::OAuth2Basic,
+        }
+    }
+
     /// The token path of the provider's mock (any path works on a raw server).
     pub(crate) fn token_path(self) -> &'static str {
-        match self {
-            Provider::YouniumV1 => "/auth/token",
-            Provider::YouniumV2 => "/auth/v2/token",
-            Provider::Noyo => "/auth/public/token",
-            Provider::OAuth2 => "/oauth/v2/token",
-        }
+        self.kit().token_path()
     }
 
     /// The field's name in this provider's token response.
@@ -84,9 +89,10 @@ impl Provider {
 
     /// `seconds` in the unit of this provider's lifetime field (Noyo counts milliseconds).
     pub(crate) fn lifetime_units(self, seconds: f64) -> f64 {
-        match self {
-            Provider::Noyo => seconds * 1000.0,
-            _ => seconds,
+        if self.kit().lifetime_in_millis() {
+            seconds * 1000.0
+        } else {
+            seconds
         }
     }
 
@@ -116,41 +122,11 @@ impl Provider {
 
     /// A test-kit mock of this provider issuing opaque tokens that live `lifetime`.
     pub(crate) async fn mock(self, lifetime: Duration) -> MockServer {
-        match self {
-            Provider::YouniumV1 => {
-                MockServer::younium(
-                    YouniumMock::new(CLIENT_ID, SECRET)
-                        .lifetime(lifetime)
-                        .jwt(false),
-                )
-                .start()
-                .await
-            }
-            Provider::YouniumV2 => {
-                MockServer::younium(
-                    YouniumMock::new(CLIENT_ID, SECRET)
-                        .lifetime(lifetime)
-                        .jwt(false)
-                        .auth_v2(),
-                )
-                .start()
-                .await
-            }
-            Provider::Noyo => {
-                MockServer::noyo(
-                    NoyoMock::new(CLIENT_ID, SECRET)
-                        .lifetime(lifetime)
-                        .jwt(false),
-                )
-                .start()
-                .await
-            }
-            Provider::OAuth2 => {
-                MockServer::oauth2(OAuth2Mock::new(CLIENT_ID, SECRET).lifetime(lifetime))
-                    .start()
-                    .await
-            }
-        }
+        let jwt = (self != Provider::OAuth2).then_some(false);
+        self.kit()
+            .mock_with(CLIENT_ID, SECRET, Some(lifetime), jwt)
+            .start()
+            .await
     }
 
     /// This provider's token source, asking `token_url`.

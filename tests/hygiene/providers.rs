@@ -10,50 +10,35 @@ use tokensource::client_credentials::{AuthStyle, ClientCredentialsTokenSource};
 use tokensource::noyo::NoyoTokenSource;
 use tokensource::younium::{YouniumAuthVersion, YouniumTokenSource};
 use tokensource::{CachedTokenSource, ErrorKind, HttpOptions, RefreshPolicy, TokenSource};
-use tokensource_testkit::{
-    ClientAuthMethod, Fault, MockServer, NoyoMock, OAuth2Mock, RawResponse, YouniumMock,
-};
+use tokensource_testkit::{Fault, MockServer, RawResponse};
 
 use crate::sentinel::{
     CLIENT_ID, REFRESH, SECRET, Seen, TOKEN, basic_credentials, form_encoded_secret,
 };
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    YouniumV1,
-    YouniumV2,
-    Noyo,
-    OAuth2Basic,
-    OAuth2RequestBody,
-}
+/// The test kit's list of every provider it mocks.
+use tokensource_testkit::Provider as Kind;
 
-const KINDS: [Kind; 5] = [
-    Kind::YouniumV1,
-    Kind::YouniumV2,
-    Kind::Noyo,
-    Kind::OAuth2Basic,
-    Kind::OAuth2RequestBody,
-];
+const KINDS: [Kind; 5] = Kind::ALL;
 
 /// Generous, so that a loaded machine does not turn a success into a timeout.
 fn options() -> HttpOptions {
     HttpOptions::default().with_timeout(Duration::from_secs(5))
 }
 
-impl Kind {
+/// What these tests need of each provider, besides the test kit's mock.
+trait KindExt: Sized {
+    async fn server(self, secret: &str) -> MockServer;
+    fn source(self, url: &str, seen: &mut Seen) -> Arc<dyn TokenSource>;
+    fn source_with(self, url: &str, seen: &mut Seen, options: HttpOptions) -> Arc<dyn TokenSource>;
+    fn token_field(self) -> &'static str;
+    fn success_body(self) -> Value;
+}
+
+impl KindExt for Kind {
     /// The provider's mock, accepting `secret`.
     async fn server(self, secret: &str) -> MockServer {
-        match self {
-            Kind::YouniumV1 => MockServer::younium(YouniumMock::new(CLIENT_ID, secret)),
-            Kind::YouniumV2 => MockServer::younium(YouniumMock::new(CLIENT_ID, secret).auth_v2()),
-            Kind::Noyo => MockServer::noyo(NoyoMock::new(CLIENT_ID, secret)),
-            Kind::OAuth2Basic => MockServer::oauth2(OAuth2Mock::new(CLIENT_ID, secret)),
-            Kind::OAuth2RequestBody => MockServer::oauth2(
-                OAuth2Mock::new(CLIENT_ID, secret).client_auth(ClientAuthMethod::RequestBody),
-            ),
-        }
-        .start()
-        .await
+        self.mock(CLIENT_ID, secret).start().await
     }
 
     /// The source for `url` with the sentinel secret; the builder's and the source's `Debug`
