@@ -145,8 +145,10 @@ fn read_pids(path: &Path) -> Vec<u32> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_hanging_command_and_its_child_are_killed_at_the_timeout_and_reaped() {
+/// A script that starts a long `sleep` child, writes its own pid and the child's, and waits;
+/// the source running it with `timeout`. Returns the folder (kept alive), the pid file and the
+/// source.
+fn hanging(timeout: Duration) -> (tempfile::TempDir, PathBuf, CommandTokenSource) {
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     let program = script(
@@ -155,22 +157,33 @@ async fn a_hanging_command_and_its_child_are_killed_at_the_timeout_and_reaped() 
         &format!("sleep 300 & echo $$ $! > {}; wait", pids.display()),
     );
     let source = CommandTokenSource::builder([program.display().to_string()])
-        .timeout(Duration::from_millis(500))
+        .timeout(timeout)
         .build()
         .unwrap();
-    let error = source.token().await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Unavailable);
-    assert!(error.to_string().contains("killed"), "{error}");
-    let pids = read_pids(&pids);
+    (dir, pids, source)
+}
+
+/// The script's two pids, once every one of them satisfies `gone` (or after about 2 s).
+async fn pids_once(pids: &Path, gone: impl Fn(u32) -> bool) -> Vec<u32> {
+    let pids = read_pids(pids);
     assert_eq!(pids.len(), 2, "the script wrote its pid and its child's");
-    // Killed and reaped: give the kernel a moment to tear them down.
+    // Give the kernel a moment to tear the processes down.
     for _ in 0..100 {
-        if pids.iter().all(|&p| !alive(p) && !zombie(p)) {
+        if pids.iter().all(|&p| gone(p)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for pid in pids {
+    pids
+}
+
+#[tokio::test]
+async fn a_hanging_command_and_its_child_are_killed_at_the_timeout_and_reaped() {
+    let (_dir, pids, source) = hanging(Duration::from_millis(500));
+    let error = source.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(error.to_string().contains("killed"), "{error}");
+    for pid in pids_once(&pids, |p| !alive(p) && !zombie(p)).await {
         assert!(!alive(pid), "process {pid} survived the timeout");
         assert!(!zombie(pid), "process {pid} was never reaped");
     }
@@ -178,29 +191,10 @@ async fn a_hanging_command_and_its_child_are_killed_at_the_timeout_and_reaped() 
 
 #[tokio::test]
 async fn a_cancelled_fetch_kills_the_command_and_its_child() {
-    let dir = tempfile::tempdir().unwrap();
-    let pids = dir.path().join("pids");
-    let program = script(
-        dir.path(),
-        "hang",
-        &format!("sleep 300 & echo $$ $! > {}; wait", pids.display()),
-    );
-    let source = CommandTokenSource::builder([program.display().to_string()])
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let fetch = source.token();
-    let cancelled = tokio::time::timeout(Duration::from_millis(500), fetch).await;
+    let (_dir, pids, source) = hanging(Duration::from_secs(60));
+    let cancelled = tokio::time::timeout(Duration::from_millis(500), source.token()).await;
     assert!(cancelled.is_err());
-    let pids = read_pids(&pids);
-    assert_eq!(pids.len(), 2);
-    for _ in 0..100 {
-        if pids.iter().all(|&p| !alive(p)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    for pid in pids {
+    for pid in pids_once(&pids, |p| !alive(p)).await {
         assert!(!alive(pid), "process {pid} survived the cancelled fetch");
     }
 }
