@@ -66,10 +66,12 @@ mod noyo;
 mod oauth2;
 mod protocol;
 mod providers;
+pub mod proxy;
 pub mod raw;
 mod recorded;
 pub mod redis_server;
 mod server;
+pub mod tls;
 mod tokens;
 mod younium;
 

@@ -6,4 +6,5 @@ mod faults;
 mod noyo;
 mod oauth2;
 mod support;
+mod tls;
 mod younium;
