@@ -6,6 +6,8 @@ use tokensource::config::{Config, Provider, Registry};
 use tokensource::{ErrorKind, StaticTokenSource, Token};
 use tokensource_testkit::{MockServer, NoyoMock, OAuth2Mock, YouniumMock};
 
+mod rotation;
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir =
         std::env::temp_dir().join(format!("tokensource-config-{name}-{}", std::process::id()));

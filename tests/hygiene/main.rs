@@ -17,6 +17,7 @@ mod http_integrations;
 mod providers;
 mod sentinel;
 mod stores;
+mod transport;
 
 use std::process::Command;
 

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use secrecy::{ExposeSecret, SecretString};
-use tokensource_core::Error;
+use secrecy::ExposeSecret;
+use tokensource_core::{Error, SecretSource};
 use tokensource_http::{HttpOptions, TokenEndpoint};
 
 use crate::PROVIDER;
@@ -87,7 +87,7 @@ const MANAGED_PARAMS: [&str; 4] = ["grant_type", "scope", "client_id", "client_s
 pub struct ClientCredentialsBuilder {
     token_url: String,
     client_id: String,
-    client_secret: SecretString,
+    client_secret: SecretSource,
     scopes: Vec<String>,
     extra_params: Vec<(String, String)>,
     auth_style: AuthStyle,
@@ -95,7 +95,7 @@ pub struct ClientCredentialsBuilder {
 }
 
 impl ClientCredentialsBuilder {
-    pub(crate) fn new(token_url: String, client_id: String, client_secret: SecretString) -> Self {
+    pub(crate) fn new(token_url: String, client_id: String, client_secret: SecretSource) -> Self {
         ClientCredentialsBuilder {
             token_url,
             client_id,
@@ -147,7 +147,13 @@ impl ClientCredentialsBuilder {
     /// `client_id`, `client_secret`).
     pub fn build(self) -> Result<ClientCredentialsTokenSource, Error> {
         check_credential("client_id", &self.client_id)?;
-        check_credential("client_secret", self.client_secret.expose_secret())?;
+        // A file is read now, so that a missing one is an error before any request.
+        check_credential(
+            "client_secret",
+            self.client_secret
+                .read_for("client_secret")?
+                .expose_secret(),
+        )?;
         for scope in &self.scopes {
             check_scope(scope)?;
         }
@@ -200,7 +206,7 @@ impl fmt::Debug for ParamNames<'_> {
     }
 }
 
-fn check_credential(field: &'static str, value: &str) -> Result<(), Error> {
+pub(crate) fn check_credential(field: &'static str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Err(Error::configuration(field, "must not be empty"));
     }

@@ -2,7 +2,6 @@
 //! `token_url`, `client_id`, `client_secret`, `auth_style`, `scopes`, `extra_params`, plus the
 //! common `timeout_secs` and `allow_insecure_http`.
 
-use secrecy::ExposeSecret;
 use tokensource_config::{CredentialIdentity, ProfileSettings, Provider};
 use tokensource_core::Error;
 
@@ -15,7 +14,7 @@ use crate::{AuthStyle, ClientCredentialsTokenSource, PROVIDER};
 pub fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
     let token_url = settings.required_str("token_url")?;
     let client_id = settings.required_str("client_id")?;
-    let secret = settings.secret("client_secret")?;
+    let secret = settings.secret_source("client_secret")?;
     let auth_style = match settings.optional_str("auth_style")? {
         None => AuthStyle::default(),
         Some(style) => style.parse().map_err(|_| {
@@ -27,14 +26,10 @@ pub fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
     };
     let mut scopes = settings.string_list("scopes")?;
     let extra_params = settings.string_table("extra_params")?;
-    let mut builder = ClientCredentialsTokenSource::builder(
-        token_url,
-        client_id,
-        secret.expose_secret().to_owned(),
-    )
-    .scopes(scopes.iter().cloned())
-    .auth_style(auth_style)
-    .http_options(settings.http_options()?);
+    let mut builder = ClientCredentialsTokenSource::builder(token_url, client_id, secret.clone())
+        .scopes(scopes.iter().cloned())
+        .auth_style(auth_style)
+        .http_options(settings.http_options()?);
     for (name, value) in &extra_params {
         builder = builder.extra_param(name, value);
     }
@@ -45,8 +40,13 @@ pub fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let identity =
-        CredentialIdentity::new(PROVIDER, source.token_url().as_str(), client_id, secret)
-            .with_qualifier(format!("scope={}&{}", scopes.join(" "), params.join("&")));
+    let identity = CredentialIdentity::new(
+        PROVIDER,
+        source.token_url().as_str(),
+        client_id,
+        secret.read_for(settings.field("client_secret"))?,
+    )
+    .with_secret_source(secret)
+    .with_qualifier(format!("scope={}&{}", scopes.join(" "), params.join("&")));
     Ok(Provider::new(source).with_identity(identity))
 }

@@ -12,11 +12,11 @@ use oauth2::{
     ClientId, ClientSecret, EndpointNotSet, EndpointSet, Scope, StandardRevocableToken, TokenUrl,
     url,
 };
-use secrecy::{ExposeSecret, SecretString};
-use tokensource_core::{Error, Token, TokenSource, async_trait};
+use secrecy::ExposeSecret;
+use tokensource_core::{Error, SecretSource, Token, TokenSource, async_trait};
 use tokensource_http::TokenEndpoint;
 
-use crate::config::{AuthStyle, ClientCredentialsBuilder, ParamNames};
+use crate::config::{AuthStyle, ClientCredentialsBuilder, ParamNames, check_credential};
 use crate::response::{TokenReply, map_error};
 use crate::transport::EndpointClient;
 
@@ -52,14 +52,14 @@ type OAuth2Client = oauth2::Client<
 /// | 408, 429, 5xx, connect failure, timeout | [`Unavailable`](tokensource_core::ErrorKind::Unavailable), with `Retry-After` |
 /// | 3xx (never followed), other statuses, a body over the cap | [`InvalidResponse`](tokensource_core::ErrorKind::InvalidResponse) |
 ///
-/// The secret is held in a [`SecretString`]; `Debug` never shows it, and it is blanked out of any
+/// The secret is a [`SecretSource`] (read into a zeroized string for each request); `Debug` never shows it, and it is blanked out of any
 /// message the server sends back.
 #[derive(Clone)]
 pub struct ClientCredentialsTokenSource {
     endpoint: TokenEndpoint,
     token_url: TokenUrl,
     client_id: String,
-    client_secret: SecretString,
+    client_secret: SecretSource,
     scopes: Vec<String>,
     extra_params: Vec<(String, String)>,
     auth_style: AuthStyle,
@@ -68,10 +68,13 @@ pub struct ClientCredentialsTokenSource {
 impl ClientCredentialsTokenSource {
     /// Starts configuring a source that asks `token_url` (for example
     /// `https://auth.example.com/oauth/v2/token`) for tokens as `client_id` with `client_secret`.
+    ///
+    /// The secret may be a [`SecretSource::file`], read again before each token request (see
+    /// [`SecretSource`] for the rotation rule).
     pub fn builder(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
-        client_secret: impl Into<SecretString>,
+        client_secret: impl Into<SecretSource>,
     ) -> ClientCredentialsBuilder {
         ClientCredentialsBuilder::new(token_url.into(), client_id.into(), client_secret.into())
     }
@@ -80,7 +83,7 @@ impl ClientCredentialsTokenSource {
         endpoint: TokenEndpoint,
         token_url: TokenUrl,
         client_id: String,
-        client_secret: SecretString,
+        client_secret: SecretSource,
         scopes: Vec<String>,
         extra_params: Vec<(String, String)>,
         auth_style: AuthStyle,
@@ -117,7 +120,9 @@ impl ClientCredentialsTokenSource {
     }
 
     async fn fetch(&self) -> Result<Token, Error> {
-        let secret = self.client_secret.expose_secret();
+        let secret = self.client_secret.read_for("client_secret")?;
+        check_credential("client_secret", secret.expose_secret())?;
+        let secret = secret.expose_secret();
         // oauth2 keeps the secret in a plain String; the client lives for this request only.
         let client: OAuth2Client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(secret.to_owned()))

@@ -129,6 +129,8 @@ pub struct CredentialIdentity {
     /// one client never share a store entry.
     qualifier: String,
     secret: SecretString,
+    /// Where the secret is read from when it can change (a file), for stores that seal with it.
+    source: Option<tokensource_core::SecretSource>,
 }
 
 impl CredentialIdentity {
@@ -145,7 +147,24 @@ impl CredentialIdentity {
             client_id: client_id.into(),
             qualifier: String::new(),
             secret,
+            source: None,
         }
+    }
+
+    /// Where the secret is read from, when it can change while the process runs (a
+    /// `{ file = ... }` secret): stores that seal tokens with the secret follow the file.
+    #[must_use]
+    pub fn with_secret_source(mut self, source: tokensource_core::SecretSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The secret as a source: the one given with [`with_secret_source`](Self::with_secret_source),
+    /// else the secret as it was when the identity was made.
+    pub fn secret_source(&self) -> tokensource_core::SecretSource {
+        self.source
+            .clone()
+            .unwrap_or_else(|| tokensource_core::SecretSource::from(self.secret.clone()))
     }
 
     /// Adds what else the token depends on besides the client (requested scopes, audience,
@@ -332,6 +351,31 @@ impl<'a> ProfileSettings<'a> {
         secret.resolve(&self.field(key), self.base_dir).map(Some)
     }
 
+    /// A secret as a [`SecretSource`](tokensource_core::SecretSource): a literal or `{ env =
+    /// "VAR" }` is read now; a `{ file = "path" }` is read now (a missing file is an error before
+    /// any request) and again before each fetch, so a rotated file is used without a restart.
+    pub fn secret_source(&self, key: &str) -> Result<tokensource_core::SecretSource, Error> {
+        self.optional_secret_source(key)?
+            .ok_or_else(|| Error::configuration(self.field(key), "is required"))
+    }
+
+    /// A secret as a [`SecretSource`](tokensource_core::SecretSource), if present.
+    pub fn optional_secret_source(
+        &self,
+        key: &str,
+    ) -> Result<Option<tokensource_core::SecretSource>, Error> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let secret: SecretValue = value.clone().try_into().map_err(|_| {
+            self.expected(
+                key,
+                "a string, { env = \"VARIABLE\" } or { file = \"path\" }",
+            )
+        })?;
+        secret.source(&self.field(key), self.base_dir).map(Some)
+    }
+
     /// A duration in whole or fractional seconds, if present; must be positive and at most a day.
     pub fn optional_secs(&self, key: &str) -> Result<Option<Duration>, Error> {
         let seconds = match self.get(key) {
@@ -379,15 +423,51 @@ impl<'a> ProfileSettings<'a> {
             })
     }
 
-    /// The HTTP options from the common keys `timeout_secs` and `allow_insecure_http`.
+    /// The HTTP options from the common keys `timeout_secs` and `allow_insecure_http` and the
+    /// transport keys `proxy` (`system`, `none` or a URL), `ca_file`, `client_cert_file` and
+    /// `client_key_file` (paths relative to the configuration file's folder, read again before
+    /// each request).
     ///
     /// # Errors
-    /// When either key has the wrong type.
+    /// When a key has the wrong type, `proxy` is neither `system`, `none` nor an http(s) URL, or
+    /// only one of `client_cert_file` and `client_key_file` is given. (The files themselves are
+    /// checked when the endpoint is built.)
     pub fn http_options(&self) -> Result<tokensource_http::HttpOptions, Error> {
         let mut options = tokensource_http::HttpOptions::default()
             .with_allow_insecure_http(self.allow_insecure_http()?);
         if let Some(timeout) = self.timeout()? {
             options = options.with_timeout(timeout);
+        }
+        if let Some(proxy) = self.optional_str("proxy")? {
+            let proxy = proxy
+                .parse::<tokensource_http::Proxy>()
+                .map_err(|e| e.with_field(self.field("proxy")))?;
+            options = options.with_proxy(proxy);
+        }
+        if let Some(ca_file) = self.optional_str("ca_file")? {
+            options = options.with_ca_file(self.resolve_path(ca_file));
+        }
+        match (
+            self.optional_str("client_cert_file")?,
+            self.optional_str("client_key_file")?,
+        ) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                options = options
+                    .with_client_identity_files(self.resolve_path(cert), self.resolve_path(key));
+            }
+            (Some(_), None) => {
+                return Err(Error::configuration(
+                    self.field("client_key_file"),
+                    "is required with client_cert_file (it may name the same file)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::configuration(
+                    self.field("client_cert_file"),
+                    "is required with client_key_file (it may name the same file)",
+                ));
+            }
         }
         Ok(options)
     }

@@ -1,12 +1,12 @@
 //! Secrets in configuration: a literal, `{ env = "VAR" }` or `{ file = "path" }`.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use tokensource_core::Error;
+use tokensource_core::{Error, SecretSource};
 
 /// Where a secret comes from. Resolved when the configuration is built, so a missing variable or
 /// file is a configuration error before any request.
@@ -29,6 +29,17 @@ pub enum SecretValue {
 }
 
 impl SecretValue {
+    /// The secret as a [`SecretSource`]: a literal or a variable is read now and fixed; a file is
+    /// read now (so that a missing one is an error before any request) and again at every use,
+    /// so that a rotated file is used without a restart. `field` names the setting in errors.
+    pub fn source(&self, field: &str, base_dir: Option<&Path>) -> Result<SecretSource, Error> {
+        let value = self.resolve(field, base_dir)?;
+        Ok(match self {
+            SecretValue::File { file } => SecretSource::file(file_path(file, base_dir)),
+            SecretValue::Literal(_) | SecretValue::Env { .. } => SecretSource::from(value),
+        })
+    }
+
     /// Reads the secret. `field` names the setting in errors (e.g. `profiles.a.client_secret`).
     pub fn resolve(&self, field: &str, base_dir: Option<&Path>) -> Result<SecretString, Error> {
         let value = match self {
@@ -40,10 +51,7 @@ impl SecretValue {
                 )
             })?,
             SecretValue::File { file } => {
-                let path = match base_dir {
-                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
-                    _ => Path::new(file).to_path_buf(),
-                };
+                let path = file_path(file, base_dir);
                 let mut text = std::fs::read_to_string(&path).map_err(|e| {
                     Error::configuration(
                         field.to_owned(),
@@ -66,6 +74,14 @@ impl SecretValue {
             ));
         }
         Ok(SecretString::from(value))
+    }
+}
+
+/// `file` made absolute against the configuration's folder.
+fn file_path(file: &str, base_dir: Option<&Path>) -> PathBuf {
+    match base_dir {
+        Some(dir) if Path::new(file).is_relative() => dir.join(file),
+        _ => Path::new(file).to_path_buf(),
     }
 }
 

@@ -34,12 +34,14 @@ pub mod clock;
 mod error;
 mod jwt;
 pub mod lifetime;
+mod secret;
 mod source;
 pub mod store;
 mod token;
 
 pub use cache::{CacheBuilder, CachedTokenSource, RefreshPolicy};
 pub use error::{BoxError, Error, ErrorKind};
+pub use secret::SecretSource;
 pub use source::{FnTokenSource, StaticTokenSource, TokenSource, from_fn};
 pub use token::{InvalidToken, MAX_TOKEN_LEN, Token, TokenBuilder};
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -10,6 +11,7 @@ use tokensource_core::Error;
 use url::{Host, Url};
 
 use crate::HttpOptions;
+use crate::transport::{self, Transport};
 
 /// The longest `Retry-After` believed; the cache caps it further by its own backoff limit.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -31,8 +33,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 pub struct TokenEndpoint {
     provider: &'static str,
     url: Url,
-    client: reqwest::Client,
-    options: HttpOptions,
+    transport: Arc<Transport>,
 }
 
 impl TokenEndpoint {
@@ -47,21 +48,11 @@ impl TokenEndpoint {
                 .with_provider(provider)
         })?;
         check_url(&url, options.allow_insecure_http())?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.timeout())
-            .connect_timeout(options.connect_timeout())
-            .user_agent(concat!("tokensource/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                Error::configuration("token_url", "the HTTP client could not be built")
-                    .with_source(e.without_url())
-            })?;
+        let transport = Transport::new(options).map_err(|e| e.with_provider(provider))?;
         Ok(TokenEndpoint {
             provider,
             url,
-            client,
-            options,
+            transport: Arc::new(transport),
         })
     }
 
@@ -77,12 +68,13 @@ impl TokenEndpoint {
 
     /// The HTTP options in force.
     pub fn options(&self) -> &HttpOptions {
-        &self.options
+        self.transport.options()
     }
 
     /// A `POST` request to the endpoint, to add headers and a body to and pass to [`send`](Self::send).
     pub fn post(&self) -> reqwest::RequestBuilder {
-        self.client.post(self.url.clone())
+        // Only builds the request: `send` sends it with the client the transport files make now.
+        self.transport.any_client().post(self.url.clone())
     }
 
     /// Sends `request` and reads the whole reply, within the timeout and the body cap.
@@ -90,10 +82,25 @@ impl TokenEndpoint {
     /// Transport failures (connect errors, resets, timeouts) are [`Unavailable`](tokensource_core::ErrorKind::Unavailable);
     /// a body over the cap is an invalid response. The status is not judged here: see
     /// [`Reply::error_for_status`].
+    ///
+    /// Certificate and key files of the [`HttpOptions`] are read again first; one that can no
+    /// longer be read or parsed fails the request with a configuration error naming it.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, Error> {
-        let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let client = self
+            .transport
+            .client()
+            .map_err(|e| e.with_provider(self.provider))?;
+        let request = request.build().map_err(|e| {
+            Error::configuration("token_url", "the request could not be built")
+                .with_provider(self.provider)
+                .with_source(e.without_url())
+        })?;
+        let mut response = client
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let cap = self.options.max_body_bytes();
+        let cap = self.options().max_body_bytes();
         let too_big = || {
             Error::invalid_response(
                 self.provider,
@@ -131,7 +138,11 @@ impl TokenEndpoint {
         let detail = if error.is_timeout() {
             format!(
                 "no complete answer within {:.1} s",
-                self.options.timeout().as_secs_f64()
+                self.options().timeout().as_secs_f64()
+            )
+        } else if let Some(why) = transport::tls_failure(&error) {
+            format!(
+                "the TLS handshake failed ({why}): check the server's certificate against the trusted roots (ca_file), and the client certificate if the server requires one"
             )
         } else if error.is_connect() {
             "could not connect".to_owned()
@@ -149,7 +160,7 @@ impl fmt::Debug for TokenEndpoint {
         f.debug_struct("TokenEndpoint")
             .field("provider", &self.provider)
             .field("url", &self.url.as_str())
-            .field("options", &self.options)
+            .field("options", self.options())
             .finish()
     }
 }

@@ -24,10 +24,11 @@
 mod endpoint;
 mod message;
 mod options;
+mod transport;
 
 pub use endpoint::{Reply, TokenEndpoint, check_url};
 pub use message::{json_error_message, parse_json, redact};
-pub use options::HttpOptions;
+pub use options::{HttpOptions, Proxy};
 
 pub use reqwest;
 pub use url::Url;

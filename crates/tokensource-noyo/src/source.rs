@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderValue;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
+use tokensource_core::SecretSource;
 use tokensource_core::{Error, Token, TokenSource};
 use tokensource_http::{HttpOptions, TokenEndpoint, Url, json_error_message, redact};
 use zeroize::Zeroizing;
@@ -68,7 +69,7 @@ pub const DEFAULT_TOKEN_URL: &str = "https://accounts.noyo.com/auth/public/token
 /// ```
 pub struct NoyoTokenSource {
     client_id: String,
-    client_secret: SecretString,
+    client_secret: SecretSource,
     endpoint: TokenEndpoint,
 }
 
@@ -78,7 +79,7 @@ pub struct NoyoTokenSource {
 /// a configuration error naming its key.
 pub struct NoyoBuilder {
     client_id: String,
-    client_secret: SecretString,
+    client_secret: SecretSource,
     token_url: Option<String>,
     http_options: HttpOptions,
 }
@@ -86,9 +87,12 @@ pub struct NoyoBuilder {
 impl NoyoTokenSource {
     /// Starts building a source for the API key with `client_id` and `client_secret` (from Noyo's
     /// Command Center).
+    ///
+    /// The secret may be a [`SecretSource::file`], read again before each token request (see
+    /// [`SecretSource`] for the rotation rule).
     pub fn builder(
         client_id: impl Into<String>,
-        client_secret: impl Into<SecretString>,
+        client_secret: impl Into<SecretSource>,
     ) -> NoyoBuilder {
         NoyoBuilder {
             client_id: client_id.into(),
@@ -109,12 +113,8 @@ impl NoyoTokenSource {
     }
 
     /// `Basic base64(id:secret)`, marked sensitive so that `http`'s `Debug` hides it.
-    fn authorization(&self) -> Result<HeaderValue, Error> {
-        let pair = Zeroizing::new(format!(
-            "{}:{}",
-            self.client_id,
-            self.client_secret.expose_secret()
-        ));
+    fn authorization(&self, secret: &SecretString) -> Result<HeaderValue, Error> {
+        let pair = Zeroizing::new(format!("{}:{}", self.client_id, secret.expose_secret()));
         let value = Zeroizing::new(format!("Basic {}", STANDARD.encode(pair.as_bytes())));
         let mut header = HeaderValue::from_str(&value).map_err(|_| {
             // base64 is always a legal header value; map rather than panic anyway.
@@ -125,8 +125,8 @@ impl NoyoTokenSource {
     }
 
     /// Redacts the secret, and the encoded credentials a server might echo, from server text.
-    fn redact(&self, message: String) -> String {
-        let secret = self.client_secret.expose_secret();
+    fn redact(&self, message: String, secret: &SecretString) -> String {
+        let secret = secret.expose_secret();
         let encoded = Zeroizing::new(STANDARD.encode(format!("{}:{secret}", self.client_id)));
         redact(message, &[secret, encoded.as_str()])
     }
@@ -135,10 +135,11 @@ impl NoyoTokenSource {
 #[async_trait]
 impl TokenSource for NoyoTokenSource {
     async fn token(&self) -> Result<Token, Error> {
+        let secret = self.client_secret.read_for("client_secret")?;
         let request = self
             .endpoint
             .post()
-            .header(AUTHORIZATION, self.authorization()?)
+            .header(AUTHORIZATION, self.authorization(&secret)?)
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
             .body(r#"{"grant_type":"client_credentials"}"#);
@@ -146,9 +147,9 @@ impl TokenSource for NoyoTokenSource {
         let issued_at = SystemTime::now();
         let reply = self.endpoint.send(request).await?;
         let status = reply.status().as_u16();
-        let reply =
-            reply.error_for_status(|body| json_error_message(body).map(|m| self.redact(m)))?;
-        parse_token(reply.body(), status, issued_at, |m| self.redact(m))
+        let reply = reply
+            .error_for_status(|body| json_error_message(body).map(|m| self.redact(m, &secret)))?;
+        parse_token(reply.body(), status, issued_at, |m| self.redact(m, &secret))
     }
 }
 
@@ -194,7 +195,13 @@ impl NoyoBuilder {
                 "must not contain ':' (HTTP Basic authentication splits the user name at the first colon)",
             ));
         }
-        if self.client_secret.expose_secret().is_empty() {
+        // A file is read now, so that a missing one is an error before any request.
+        if self
+            .client_secret
+            .read_for("client_secret")?
+            .expose_secret()
+            .is_empty()
+        {
             return Err(Error::configuration("client_secret", "must not be empty"));
         }
         let url = self.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL);
@@ -228,7 +235,9 @@ mod tests {
         let source = NoyoTokenSource::builder("id", "hunter2").build().unwrap();
         assert_eq!(source.token_url().as_str(), DEFAULT_TOKEN_URL);
         assert_eq!(source.client_id(), "id");
-        let header = source.authorization().unwrap();
+        let header = source
+            .authorization(&SecretString::from("hunter2"))
+            .unwrap();
         assert!(header.is_sensitive());
         // base64("id:hunter2")
         assert_eq!(header.to_str().unwrap(), "Basic aWQ6aHVudGVyMg==");
@@ -261,7 +270,10 @@ mod tests {
         let source = builder.build().unwrap();
         assert!(!format!("{source:?}").contains("hunter2"));
         assert_eq!(
-            source.redact("echo hunter2 aWQ6aHVudGVyMg==".into()),
+            source.redact(
+                "echo hunter2 aWQ6aHVudGVyMg==".into(),
+                &SecretString::from("hunter2")
+            ),
             "echo *** ***"
         );
     }

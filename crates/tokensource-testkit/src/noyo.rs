@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
-use crate::protocol::{Grant, Protocol, basic_credentials, has_media_type, json_response};
+use crate::protocol::{
+    Grant, Protocol, SharedSecret, basic_credentials, has_media_type, json_response,
+};
 use crate::tokens::{Issued, Refusal, TokenSettings};
 
 const TOKEN_PATH: &str = "/auth/public/token";
@@ -48,7 +50,7 @@ const TOKEN_PATH: &str = "/auth/public/token";
 #[derive(Clone)]
 pub struct NoyoMock {
     client_id: String,
-    client_secret: String,
+    client_secret: SharedSecret,
     settings: TokenSettings,
 }
 
@@ -57,7 +59,7 @@ impl NoyoMock {
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         NoyoMock {
             client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            client_secret: SharedSecret::new(client_secret.into()),
             settings: TokenSettings::new(Duration::from_secs(600), true),
         }
     }
@@ -101,6 +103,10 @@ fn message(status: u16, text: &str) -> ResponseTemplate {
 }
 
 impl Protocol for NoyoMock {
+    fn rotate_secret(&self, secret: &str) {
+        self.client_secret.set(secret);
+    }
+
     fn name(&self) -> &'static str {
         "noyo"
     }
@@ -124,7 +130,7 @@ impl Protocol for NoyoMock {
         let Some((client_id, client_secret)) = basic_credentials(request) else {
             return Err(message(401, "Missing credentials"));
         };
-        if client_id != self.client_id || client_secret != self.client_secret {
+        if client_id != self.client_id || !self.client_secret.is(&client_secret) {
             return Err(self.rejection());
         }
         if !has_media_type(request, "application/json") {

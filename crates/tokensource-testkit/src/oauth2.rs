@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
-use crate::protocol::{Grant, Protocol, basic_credentials, has_media_type, json_response};
+use crate::protocol::{
+    Grant, Protocol, SharedSecret, basic_credentials, has_media_type, json_response,
+};
 use crate::tokens::{Issued, Refusal, TokenSettings};
 
 const TOKEN_PATH: &str = "/oauth/v2/token";
@@ -63,7 +65,7 @@ pub enum ClientAuthMethod {
 #[derive(Clone)]
 pub struct OAuth2Mock {
     client_id: String,
-    client_secret: String,
+    client_secret: SharedSecret,
     settings: TokenSettings,
     client_auth: ClientAuthMethod,
     allowed_scopes: Option<HashSet<String>>,
@@ -74,7 +76,7 @@ impl OAuth2Mock {
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         OAuth2Mock {
             client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            client_secret: SharedSecret::new(client_secret.into()),
             settings: TokenSettings::new(Duration::from_secs(3600), false),
             client_auth: ClientAuthMethod::Basic,
             allowed_scopes: None,
@@ -179,7 +181,7 @@ impl OAuth2Mock {
                 }
             }
         };
-        if id != self.client_id || secret != self.client_secret {
+        if id != self.client_id || !self.client_secret.is(&secret) {
             return Err(invalid_client("client authentication failed"));
         }
         Ok(id)
@@ -240,6 +242,10 @@ fn form_decode(encoded: &str) -> Option<String> {
 }
 
 impl Protocol for OAuth2Mock {
+    fn rotate_secret(&self, secret: &str) {
+        self.client_secret.set(secret);
+    }
+
     fn name(&self) -> &'static str {
         "oauth2"
     }

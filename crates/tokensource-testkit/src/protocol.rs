@@ -1,6 +1,7 @@
 //! What each mocked provider implements: how it checks a token request and how it answers.
 
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use wiremock::{Request, ResponseTemplate};
 
@@ -43,9 +44,31 @@ pub(crate) trait Protocol: Send + Sync + fmt::Debug + 'static {
     /// The API's answer to a refused bearer token.
     fn api_refusal(&self, refusal: Refusal) -> ResponseTemplate;
 
+    /// The secret the token endpoint accepts from now on.
+    fn rotate_secret(&self, secret: &str);
+
     /// Further checks of an API request that carries a valid token; `Some` answer refuses it.
     fn api_forbidden(&self, _request: &Request) -> Option<ResponseTemplate> {
         None
+    }
+}
+
+/// A client secret the mock accepts, which a test may rotate while the server runs.
+#[derive(Clone)]
+pub(crate) struct SharedSecret(Arc<RwLock<String>>);
+
+impl SharedSecret {
+    pub(crate) fn new(secret: String) -> Self {
+        SharedSecret(Arc::new(RwLock::new(secret)))
+    }
+
+    /// Whether `given` is the secret now.
+    pub(crate) fn is(&self, given: &str) -> bool {
+        *self.0.read().unwrap_or_else(PoisonError::into_inner) == given
+    }
+
+    pub(crate) fn set(&self, secret: &str) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = secret.to_owned();
     }
 }
 

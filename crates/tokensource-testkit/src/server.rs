@@ -243,6 +243,12 @@ impl MockServer {
         self.url(API_PATH)
     }
 
+    /// From now on, the token endpoint accepts `secret` instead of the secret it was started
+    /// with (a rotation on the provider's side): requests with the old secret are refused.
+    pub fn rotate_secret(&self, secret: &str) {
+        self.shared.protocol.rotate_secret(secret);
+    }
+
     /// How many requests reached the token endpoint (successful, refused or faulted).
     pub fn token_hits(&self) -> usize {
         self.shared.lock().token_hits

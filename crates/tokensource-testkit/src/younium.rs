@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wiremock::{Request, ResponseTemplate};
 
-use crate::protocol::{Grant, Protocol, has_media_type, json_response};
+use crate::protocol::{Grant, Protocol, SharedSecret, has_media_type, json_response};
 use crate::tokens::{Issued, Refusal, TokenSettings};
 
 /// The auth v1 token path (camelCase response).
@@ -48,7 +48,7 @@ const V2_PATH: &str = "/auth/v2/token";
 #[derive(Clone)]
 pub struct YouniumMock {
     client_id: String,
-    secret: String,
+    secret: SharedSecret,
     settings: TokenSettings,
     v2: bool,
     legal_entity: Option<String>,
@@ -59,7 +59,7 @@ impl YouniumMock {
     pub fn new(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
         YouniumMock {
             client_id: client_id.into(),
-            secret: secret.into(),
+            secret: SharedSecret::new(secret.into()),
             settings: TokenSettings::new(Duration::from_secs(24 * 3600), true),
             v2: false,
             legal_entity: None,
@@ -123,6 +123,10 @@ fn errors(status: u16, message: &str) -> ResponseTemplate {
 }
 
 impl Protocol for YouniumMock {
+    fn rotate_secret(&self, secret: &str) {
+        self.secret.set(secret);
+    }
+
     fn name(&self) -> &'static str {
         "younium"
     }
@@ -154,7 +158,7 @@ impl Protocol for YouniumMock {
         ) else {
             return Err(errors(400, "The fields clientId and secret are required"));
         };
-        if client_id != self.client_id || secret != self.secret {
+        if client_id != self.client_id || !self.secret.is(secret) {
             return Err(self.rejection());
         }
         Ok(Grant {

@@ -2,7 +2,6 @@
 //! `environment`, `auth_version`, `token_url`, `api_base_url`, `legal_entity`, `api_version`,
 //! plus the common `timeout_secs` and `allow_insecure_http`.
 
-use secrecy::ExposeSecret;
 use tokensource_config::{CredentialIdentity, ProfileSettings, Provider};
 use tokensource_core::Error;
 
@@ -14,8 +13,8 @@ use crate::{PROVIDER, YouniumTokenSource};
 /// A configuration error naming the key that is missing or wrong.
 pub fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
     let client_id = settings.required_str("client_id")?;
-    let secret = settings.secret("secret")?;
-    let mut builder = YouniumTokenSource::builder(client_id, secret.expose_secret().to_owned())
+    let secret = settings.secret_source("secret")?;
+    let mut builder = YouniumTokenSource::builder(client_id, secret.clone())
         .http_options(settings.http_options()?);
     if let Some(environment) = settings.optional_str("environment")? {
         builder = builder.environment(environment.parse()?);
@@ -36,8 +35,13 @@ pub fn build(settings: &ProfileSettings<'_>) -> Result<Provider, Error> {
         builder = builder.api_version(api_version);
     }
     let source = builder.build()?;
-    let identity =
-        CredentialIdentity::new(PROVIDER, source.token_url().as_str(), client_id, secret);
+    let identity = CredentialIdentity::new(
+        PROVIDER,
+        source.token_url().as_str(),
+        client_id,
+        secret.read_for(settings.field("secret"))?,
+    )
+    .with_secret_source(secret);
     let headers = source.api_headers();
     let origin = source.api_base_url();
     let mut provider = Provider::new(source)

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
+use tokensource_core::SecretSource;
 use tokensource_core::{Error, Token, TokenSource};
 use tokensource_http::{HttpOptions, TokenEndpoint, json_error_message, redact};
 use url::Url;
@@ -65,7 +66,7 @@ pub const API_VERSION: HeaderName = HeaderName::from_static("api-version");
 /// ```
 pub struct YouniumTokenSource {
     client_id: String,
-    secret: SecretString,
+    secret: SecretSource,
     endpoint: TokenEndpoint,
     environment: YouniumEnvironment,
     auth_version: YouniumAuthVersion,
@@ -79,7 +80,7 @@ pub struct YouniumTokenSource {
 /// as a configuration error naming its key.
 pub struct YouniumBuilder {
     client_id: String,
-    secret: SecretString,
+    secret: SecretSource,
     environment: YouniumEnvironment,
     auth_version: YouniumAuthVersion,
     token_url: Option<String>,
@@ -92,9 +93,12 @@ pub struct YouniumBuilder {
 impl YouniumTokenSource {
     /// Starts building a source for the API token with `client_id` and `secret` (from Younium's
     /// Privacy & Security → Personal Tokens page). Defaults: production, auth v1.
+    ///
+    /// The secret may be a [`SecretSource::file`], read again before each token request (see
+    /// [`SecretSource`] for the rotation rule).
     pub fn builder(
         client_id: impl Into<String>,
-        secret: impl Into<SecretString>,
+        secret: impl Into<SecretSource>,
     ) -> YouniumBuilder {
         YouniumBuilder {
             client_id: client_id.into(),
@@ -148,22 +152,25 @@ impl YouniumTokenSource {
         self.api_base_url.clone()
     }
 
-    fn server_message(&self, body: &[u8]) -> Option<String> {
-        json_error_message(body).map(|m| self.redact(m))
-    }
-
-    fn redact(&self, message: String) -> String {
-        redact(message, &[self.secret.expose_secret()])
+    /// The secret now (read again from its file, if it is one).
+    fn secret(&self) -> Result<SecretString, Error> {
+        let secret = self.secret.read_for("secret")?;
+        if secret.expose_secret().is_empty() {
+            return Err(Error::configuration("secret", "must not be empty"));
+        }
+        Ok(secret)
     }
 }
 
 #[async_trait]
 impl TokenSource for YouniumTokenSource {
     async fn token(&self) -> Result<Token, Error> {
+        let secret = self.secret()?;
+        let redact = |m: String| redact(m, &[secret.expose_secret()]);
         // The secret is borrowed into the body only for serialization.
         let body = serde_json::to_vec(&serde_json::json!({
             "clientId": self.client_id,
-            "secret": self.secret.expose_secret(),
+            "secret": secret.expose_secret(),
         }))
         .map_err(|e| {
             Error::configuration("secret", "could not be encoded as JSON").with_source(e)
@@ -178,8 +185,7 @@ impl TokenSource for YouniumTokenSource {
         let issued_at = SystemTime::now();
         let reply = self.endpoint.send(request).await?;
         let status = reply.status().as_u16();
-        let reply = reply.error_for_status(|body| self.server_message(body))?;
-        let redact = |m: String| self.redact(m);
+        let reply = reply.error_for_status(|body| json_error_message(body).map(redact))?;
         parse_token(
             reply.body(),
             &Context {
@@ -270,7 +276,8 @@ impl YouniumBuilder {
         if self.client_id.trim().is_empty() {
             return Err(Error::configuration("client_id", "must not be empty"));
         }
-        if self.secret.expose_secret().is_empty() {
+        // A file is read now, so that a missing one is an error before any request.
+        if self.secret.read_for("secret")?.expose_secret().is_empty() {
             return Err(Error::configuration("secret", "must not be empty"));
         }
         let custom_token_url = self.token_url.is_some();

@@ -35,8 +35,8 @@
 #[doc(inline)]
 pub use tokensource_core::{
     BoxError, CacheBuilder, CachedTokenSource, Error, ErrorKind, FnTokenSource, InvalidToken,
-    RefreshPolicy, StaticTokenSource, Token, TokenBuilder, TokenSource, async_trait, clock,
-    from_fn,
+    RefreshPolicy, SecretSource, StaticTokenSource, Token, TokenBuilder, TokenSource, async_trait,
+    clock, from_fn,
 };
 
 /// Where tokens are shared between processes: the [`TokenStore`](store::TokenStore) trait, the
@@ -80,13 +80,14 @@ pub use tokensource_noyo as noyo;
 #[doc(inline)]
 pub use tokensource_command as command;
 
-/// HTTP settings shared by the providers: timeouts, body cap, plain http for non-loopback hosts.
+/// HTTP settings shared by the providers: timeouts, body cap, plain http for non-loopback hosts,
+/// and the transport (proxy, extra root certificates, a client certificate).
 #[cfg(any(feature = "younium", feature = "client-credentials", feature = "noyo"))]
 #[cfg_attr(
     docsrs,
     doc(cfg(any(feature = "younium", feature = "client-credentials", feature = "noyo")))
 )]
-pub use tokensource_http::HttpOptions;
+pub use tokensource_http::{HttpOptions, Proxy};
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -6,3 +6,4 @@ mod cache;
 mod exit_codes;
 mod output;
 mod support;
+mod transport;

@@ -72,6 +72,7 @@ impl Run {
 pub(crate) struct Setup {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    unset: Vec<String>,
 }
 
 impl Setup {
@@ -83,6 +84,7 @@ impl Setup {
         Setup {
             dir,
             env: vec![(SECRET_VAR.to_owned(), SECRET.to_owned())],
+            unset: Vec::new(),
         }
     }
 
@@ -112,6 +114,12 @@ impl Setup {
         self.env.push((name.to_owned(), value.to_owned()));
     }
 
+    /// Removes an environment variable from later runs (one the test process may have).
+    pub(crate) fn unset_env(&mut self, name: &str) {
+        self.env.retain(|(n, _)| n != name);
+        self.unset.push(name.to_owned());
+    }
+
     fn command(&self, args: &[String]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tokensource"));
         command
@@ -122,6 +130,9 @@ impl Setup {
             .env_remove("TOKENSOURCE_PROFILE")
             .env("HOME", self.dir.path().join("home"))
             .env("XDG_CACHE_HOME", self.user_cache_dir());
+        for name in &self.unset {
+            command.env_remove(name);
+        }
         for (name, value) in &self.env {
             command.env(name, value);
         }
