@@ -2,17 +2,26 @@
 // (installed by setup.sh) with the client-credentials grant and token introspection, on loopback.
 //
 // Environment:
-//   INTEROP_CLIENT_SECRET  the secret of both clients (any visible ASCII, spaces included)
+//   INTEROP_CLIENT_SECRET  the secret of the secret-based clients (any visible ASCII, spaces included)
 //   INTEROP_PORT           the port to listen on (default 0: a free port chosen by the system)
+//   INTEROP_KEY_DIR        a folder to write the private keys of the private_key_jwt clients to
+//                          (made at start, as PEM: rs256.pem PKCS#1, ps256.pem PKCS#8, es256.pem SEC1,
+//                          es256-pkcs8.pem PKCS#8); their public keys are the clients' registered JWKS
 //
 // Clients:
 //   tokensource-basic  authenticates with client_secret_basic (RFC 6749 2.3.1: form-urlencoded, then Base64)
 //   tokensource-post   authenticates with client_secret_post (client_id and client_secret in the body)
+//   tokensource-rs256, tokensource-ps256, tokensource-es256
+//                      authenticate with private_key_jwt (RFC 7523), signed with RS256, PS256, ES256
+//   tokensource-hs256  authenticates with client_secret_jwt (HS256 with the client secret)
 //
 // Once listening it prints one line to stdout, `listening <port>`, and serves until killed.
 // It also ends by itself when its standard input closes (the test holds it open), so a test
 // process that dies never leaves a server behind.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 
 import Provider from 'oidc-provider';
 
@@ -37,10 +46,48 @@ const client = (clientId, method) => ({
   scope: SCOPES.join(' '),
 });
 
+// Keys made now, never stored anywhere but the test's folder.
+const keyDir = process.env.INTEROP_KEY_DIR;
+const rsaKey = (bits) => crypto.generateKeyPairSync('rsa', { modulusLength: bits }).privateKey;
+const ecKey = () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const writeKey = (name, key, type) => {
+  if (keyDir) {
+    fs.writeFileSync(path.join(keyDir, name), key.export({ type, format: 'pem' }), { mode: 0o600 });
+  }
+};
+const keyClient = (clientId, alg, key) => {
+  const jwk = { ...crypto.createPublicKey(key).export({ format: 'jwk' }), kid: `${clientId}-key`, use: 'sig' };
+  return {
+    client_id: clientId,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: alg,
+    jwks: { keys: [jwk] },
+    scope: SCOPES.join(' '),
+  };
+};
+const rs256 = rsaKey(2048);
+const ps256 = rsaKey(2048);
+const es256 = ecKey();
+writeKey('rs256.pem', rs256, 'pkcs1');
+writeKey('ps256.pem', ps256, 'pkcs8');
+writeKey('es256.pem', es256, 'sec1');
+writeKey('es256-pkcs8.pem', es256, 'pkcs8');
+const hs256 = {
+  ...client('tokensource-hs256', 'client_secret_jwt'),
+  token_endpoint_auth_signing_alg: 'HS256',
+};
+
 const provider = new Provider('http://127.0.0.1', {
   clients: [
     client('tokensource-basic', 'client_secret_basic'),
     client('tokensource-post', 'client_secret_post'),
+    keyClient('tokensource-rs256', 'RS256', rs256),
+    keyClient('tokensource-ps256', 'PS256', ps256),
+    keyClient('tokensource-es256', 'ES256', es256),
+    hs256,
   ],
   scopes: SCOPES,
   // The path the vendor documents for its token endpoint.

@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod assertion;
 mod config;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
@@ -64,6 +65,9 @@ mod response;
 mod source;
 mod transport;
 
+pub use assertion::{
+    ASSERTION_LIFETIME, AssertionSigner, JWT_BEARER_ASSERTION_TYPE, SigningAlgorithm,
+};
 pub use config::{AuthStyle, ClientCredentialsBuilder};
 /// The response parser, public for the fuzz targets and property tests only.
 #[doc(hidden)]

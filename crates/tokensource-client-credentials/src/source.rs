@@ -1,6 +1,7 @@
 //! The client-credentials token source.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -9,14 +10,17 @@ use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
 use oauth2::{
-    ClientId, ClientSecret, EndpointNotSet, EndpointSet, Scope, StandardRevocableToken, TokenUrl,
-    url,
+    AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, Scope, StandardRevocableToken,
+    TokenUrl, url,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokensource_core::{Error, SecretSource, Token, TokenSource, async_trait};
-use tokensource_http::TokenEndpoint;
+use zeroize::Zeroizing;
 
-use crate::config::{AuthStyle, ClientCredentialsBuilder, ParamNames, check_credential};
+use crate::assertion::JWT_BEARER_ASSERTION_TYPE;
+use crate::config::{
+    AuthStyle, ClientCredentialsBuilder, Credential, ParamNames, Settings, check_credential,
+};
 use crate::response::{TokenReply, map_error};
 use crate::transport::EndpointClient;
 
@@ -38,11 +42,21 @@ type OAuth2Client = oauth2::Client<
 ///
 /// Each call to [`token`](TokenSource::token) sends one token request; wrap the source in a
 /// [`CachedTokenSource`](tokensource_core::CachedTokenSource) to reuse tokens and retry
-/// transient failures. Build it with [`builder`](Self::builder). It is cheap to clone.
+/// transient failures. Build it with [`builder`](Self::builder) (a client secret) or
+/// [`ClientCredentialsBuilder::new`] (a private key, a client assertion or a TLS client
+/// certificate). It is cheap to clone.
 ///
 /// The request is `POST <token_url>` with `Content-Type: application/x-www-form-urlencoded`,
-/// `grant_type=client_credentials`, `scope` (when scopes are set) and the extra parameters; the
-/// client authenticates as its [`AuthStyle`] says.
+/// `grant_type=client_credentials`, `scope` (when scopes are set), `audience` and `resource`
+/// (when set) and the extra parameters; the client authenticates as its [`AuthStyle`] says:
+///
+/// | style | what is sent |
+/// |---|---|
+/// | `basic` | `Authorization: Basic` of the form-urlencoded id and secret |
+/// | `request-body` | `client_id`, `client_secret` |
+/// | `private-key-jwt`, `client-secret-jwt` | `client_id`, `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, `client_assertion` = a JWT signed for this request (new `jti`, `exp` 5 minutes after `iat`); no `Authorization` header |
+/// | `client-assertion` | the same, with the assertion read (again) from its source |
+/// | `tls-client-auth` | `client_id`; the TLS client certificate identifies the client |
 ///
 /// | Reply | Result |
 /// |---|---|
@@ -52,22 +66,19 @@ type OAuth2Client = oauth2::Client<
 /// | 408, 429, 5xx, connect failure, timeout | [`Unavailable`](tokensource_core::ErrorKind::Unavailable), with `Retry-After` |
 /// | 3xx (never followed), other statuses, a body over the cap | [`InvalidResponse`](tokensource_core::ErrorKind::InvalidResponse) |
 ///
-/// The secret is a [`SecretSource`] (read into a zeroized string for each request); `Debug` never shows it, and it is blanked out of any
-/// message the server sends back.
+/// Secrets, keys and assertions are [`SecretSource`]s, read into zeroized strings for each
+/// request; `Debug` never shows them, and they are blanked out of any message the server sends
+/// back.
 #[derive(Clone)]
 pub struct ClientCredentialsTokenSource {
-    endpoint: TokenEndpoint,
+    settings: Arc<Settings>,
     token_url: TokenUrl,
-    client_id: String,
-    client_secret: SecretSource,
-    scopes: Vec<String>,
-    extra_params: Vec<(String, String)>,
-    auth_style: AuthStyle,
 }
 
 impl ClientCredentialsTokenSource {
     /// Starts configuring a source that asks `token_url` (for example
-    /// `https://auth.example.com/oauth/v2/token`) for tokens as `client_id` with `client_secret`.
+    /// `https://auth.example.com/oauth/v2/token`) for tokens as `client_id` with `client_secret`
+    /// (HTTP Basic unless [`auth_style`](ClientCredentialsBuilder::auth_style) says otherwise).
     ///
     /// The secret may be a [`SecretSource::file`], read again before each token request (see
     /// [`SecretSource`] for the rotation rule).
@@ -76,75 +87,102 @@ impl ClientCredentialsTokenSource {
         client_id: impl Into<String>,
         client_secret: impl Into<SecretSource>,
     ) -> ClientCredentialsBuilder {
-        ClientCredentialsBuilder::new(token_url.into(), client_id.into(), client_secret.into())
+        ClientCredentialsBuilder::new(token_url, client_id).client_secret(client_secret)
     }
 
-    pub(crate) fn new(
-        endpoint: TokenEndpoint,
-        token_url: TokenUrl,
-        client_id: String,
-        client_secret: SecretSource,
-        scopes: Vec<String>,
-        extra_params: Vec<(String, String)>,
-        auth_style: AuthStyle,
-    ) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
+        let token_url = TokenUrl::from_url(settings.endpoint.url().clone());
         ClientCredentialsTokenSource {
-            endpoint,
+            settings: Arc::new(settings),
             token_url,
-            client_id,
-            client_secret,
-            scopes,
-            extra_params,
-            auth_style,
         }
     }
 
     /// The token endpoint's URL.
     pub fn token_url(&self) -> &url::Url {
-        self.endpoint.url()
+        self.settings.endpoint.url()
     }
 
     /// The client id.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.settings.client_id
     }
 
     /// The scopes requested.
     pub fn scopes(&self) -> &[String] {
-        &self.scopes
+        &self.settings.scopes
     }
 
     /// How the client authenticates.
     pub fn auth_style(&self) -> AuthStyle {
-        self.auth_style
+        self.settings.style
+    }
+
+    /// The `aud` of the assertions this source signs (the token URL unless set).
+    pub fn assertion_audience(&self) -> &str {
+        &self.settings.assertion_audience
     }
 
     async fn fetch(&self) -> Result<Token, Error> {
-        let secret = self.client_secret.read_for("client_secret")?;
-        check_credential("client_secret", secret.expose_secret())?;
-        let secret = secret.expose_secret();
-        // oauth2 keeps the secret in a plain String; the client lives for this request only.
-        let client: OAuth2Client = oauth2::Client::new(ClientId::new(self.client_id.clone()))
-            .set_client_secret(ClientSecret::new(secret.to_owned()))
-            .set_auth_type(self.auth_style.to_oauth2())
+        let settings = &*self.settings;
+        let client_id = settings.client_id.as_str();
+        let client = oauth2::Client::new(ClientId::new(client_id.to_owned()))
             .set_token_uri(self.token_url.clone());
+        // What the server could echo back, blanked out of its messages.
+        let mut secrets: Vec<Zeroizing<String>> = Vec::new();
+        let mut body_params: Vec<(&str, SecretString)> = Vec::new();
+        let client: OAuth2Client = match &settings.credential {
+            Credential::Secret(secret) => {
+                let secret = secret.read_for("client_secret")?;
+                check_credential("client_secret", secret.expose_secret())?;
+                let raw = secret.expose_secret();
+                // The secret raw, form-encoded, and inside Basic credentials as oauth2 sends them.
+                let encoded_secret: String =
+                    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+                let encoded_id: String =
+                    url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+                let basic = STANDARD.encode(format!("{encoded_id}:{encoded_secret}"));
+                secrets.extend([raw.to_owned(), encoded_secret, basic].map(Zeroizing::new));
+                // oauth2 keeps the secret in a plain String; the client lives for this request only.
+                let auth_type = match settings.style {
+                    AuthStyle::RequestBody => AuthType::RequestBody,
+                    _ => AuthType::BasicAuth,
+                };
+                client
+                    .set_client_secret(ClientSecret::new(raw.to_owned()))
+                    .set_auth_type(auth_type)
+            }
+            Credential::Signed(signer) => {
+                let assertion = signer.sign(client_id, &settings.assertion_audience)?;
+                secrets.push(Zeroizing::new(assertion.expose_secret().to_owned()));
+                body_params.push(("client_assertion", assertion));
+                client.set_auth_type(AuthType::RequestBody)
+            }
+            Credential::Assertion(source) => {
+                let assertion = source.read_for("client_assertion")?;
+                check_credential("client_assertion", assertion.expose_secret())?;
+                secrets.push(Zeroizing::new(assertion.expose_secret().to_owned()));
+                body_params.push(("client_assertion", assertion));
+                client.set_auth_type(AuthType::RequestBody)
+            }
+            // Without a secret, oauth2 sends `client_id` in the body (RFC 8705 section 2.1).
+            Credential::TlsCertificate => client.set_auth_type(AuthType::RequestBody),
+        };
         let mut request = client
             .exchange_client_credentials()
-            .add_scopes(self.scopes.iter().cloned().map(Scope::new));
-        for (name, value) in &self.extra_params {
+            .add_scopes(settings.scopes.iter().cloned().map(Scope::new));
+        if !body_params.is_empty() {
+            request = request.add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION_TYPE);
+        }
+        for (name, value) in &body_params {
+            request = request.add_extra_param(*name, value.expose_secret());
+        }
+        for (name, value) in &settings.params {
             request = request.add_extra_param(name.as_str(), value.as_str());
         }
 
-        // A server that echoes the request could quote the secret raw or form-encoded, or the
-        // `Authorization: Basic` credentials (base64 of the form-encoded id and secret, as
-        // oauth2 sends them): each is blanked out of what the server writes.
-        let encoded_secret: String =
-            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-        let encoded_id: String =
-            url::form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
-        let basic = STANDARD.encode(format!("{encoded_id}:{encoded_secret}"));
-        let secrets = [secret, encoded_secret.as_str(), basic.as_str()];
-        let transport = EndpointClient::new(&self.endpoint, &secrets);
+        let secrets: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
+        let transport = EndpointClient::new(&settings.endpoint, &secrets);
         // The lifetime counts from before the request, so the token never outlives its claim.
         let issued_at = SystemTime::now();
         match request.request_async(&transport).await {
@@ -163,14 +201,22 @@ impl TokenSource for ClientCredentialsTokenSource {
 
 impl fmt::Debug for ClientCredentialsTokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentialsTokenSource")
-            .field("token_url", &self.endpoint.url().as_str())
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"** redacted **")
-            .field("scopes", &self.scopes)
-            .field("extra_params", &ParamNames(&self.extra_params))
-            .field("auth_style", &self.auth_style)
-            .field("http_options", self.endpoint.options())
+        let settings = &*self.settings;
+        let mut d = f.debug_struct("ClientCredentialsTokenSource");
+        d.field("token_url", &settings.endpoint.url().as_str())
+            .field("client_id", &settings.client_id)
+            .field("auth_style", &settings.style);
+        match &settings.credential {
+            Credential::Secret(_) => d.field("client_secret", &"** redacted **"),
+            Credential::Signed(signer) => d
+                .field("signer", signer)
+                .field("assertion_audience", &settings.assertion_audience),
+            Credential::Assertion(source) => d.field("client_assertion", source),
+            Credential::TlsCertificate => d.field("client_certificate", &"from the transport"),
+        };
+        d.field("scopes", &settings.scopes)
+            .field("params", &ParamNames(&settings.params))
+            .field("http_options", settings.endpoint.options())
             .finish()
     }
 }

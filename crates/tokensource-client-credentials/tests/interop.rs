@@ -7,18 +7,22 @@
 //! `TOKENSOURCE_INTEROP` names (`TOKENSOURCE_INTEROP=1` keeps the usual folder). When it is not
 //! installed, the first test installs it (`interop/setup.sh`, `npm ci` of the pinned version);
 //! without node or npm the tests fail and say what to install. They never pass by skipping.
+//!
+//! Clients without a shared secret: `private_key_jwt` with RS256 (a PKCS#1 key), PS256 (PKCS#8)
+//! and ES256 (SEC1 and PKCS#8), their keys made by the server when it starts and their public
+//! keys registered as the clients' JWKS, and `client_secret_jwt` (HS256).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use tokensource_client_credentials::{AuthStyle, ClientCredentialsTokenSource};
-use tokensource_core::{ErrorKind, TokenSource};
+use tokensource_client_credentials::{
+    AuthStyle, ClientCredentialsBuilder, ClientCredentialsTokenSource, SigningAlgorithm,
+};
+use tokensource_core::{ErrorKind, SecretSource, TokenSource};
 use tokensource_http::reqwest;
+use tokensource_testkit::oidc::OidcServer;
 
 /// A secret with every character that RFC 6749 2.3.1's form-encoding must protect.
 const SECRET: &str = "s3cr:t+%&= x";
@@ -27,140 +31,30 @@ const POST_CLIENT: &str = "tokensource-post";
 /// The resource indicator the server knows (see `interop/server.mjs`).
 const RESOURCE: &str = "urn:tokensource:interop-api";
 
-/// Installs the server into `dir` with `setup.sh` unless it is there already.
-fn install(dir: &std::path::Path) -> Result<(), String> {
-    let works = |program: &str| {
-        Command::new(program)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !works("node") {
-        return Err("node is not on PATH".to_owned());
-    }
-    if dir
-        .join("node_modules/oidc-provider/package.json")
-        .is_file()
-    {
-        return Ok(());
-    }
-    if !works("npm") {
-        return Err(format!(
-            "oidc-provider is not installed in {} and npm is not on PATH to install it",
-            dir.display()
-        ));
-    }
-    let output = Command::new("bash")
-        .arg(dir.join("setup.sh"))
-        .output()
-        .map_err(|e| format!("cannot run setup.sh: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "setup.sh failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+/// The server's folder: `interop/` beside this crate's manifest, or the one env
+/// `TOKENSOURCE_INTEROP` names (`1`, `true` or `yes` keep the usual one).
+fn interop_dir() -> PathBuf {
+    std::env::var_os("TOKENSOURCE_INTEROP")
+        .filter(|v| !matches!(v.to_str(), Some("1" | "true" | "yes")))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop"))
 }
 
 /// The running server; killed when dropped.
-struct AuthorizationServer {
-    child: Child,
-    port: u16,
-    stderr: Arc<Mutex<String>>,
+struct AuthorizationServer(OidcServer);
+
+impl std::ops::Deref for AuthorizationServer {
+    type Target = OidcServer;
+
+    fn deref(&self) -> &OidcServer {
+        &self.0
+    }
 }
 
 impl AuthorizationServer {
-    /// Starts the server, installing it first (`interop/setup.sh`, once per test run) when it
-    /// is not installed yet.
-    ///
-    /// # Panics
-    /// When node or npm is missing, or the installation fails: the test says what to install
-    /// and never passes by skipping.
+    /// Starts the server, installing it first (once per test run) when it is not installed.
     fn start_or_fail(test: &str) -> AuthorizationServer {
-        // TOKENSOURCE_INTEROP names a folder that holds server.mjs and node_modules (1, true or
-        // yes keep the usual one).
-        let dir = std::env::var_os("TOKENSOURCE_INTEROP")
-            .filter(|v| !matches!(v.to_str(), Some("1" | "true" | "yes")))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop"));
-        static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-        let installed = INSTALLED.get_or_init(|| install(&dir));
-        if let Err(why) = installed {
-            panic!(
-                "interop test {test}: {why}. Install node (20 or later) and npm (Debian/Ubuntu: \
-                 `apt-get install nodejs npm`), then run \
-                 crates/tokensource-client-credentials/interop/setup.sh, or let the test run it"
-            );
-        }
-        AuthorizationServer::start(dir)
-    }
-
-    fn start(dir: PathBuf) -> AuthorizationServer {
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&dir)
-            .env("INTEROP_CLIENT_SECRET", SECRET)
-            .env("INTEROP_PORT", "0")
-            // The server exits when its stdin closes: a test process that dies leaves nothing behind.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node starts");
-
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().expect("piped stderr");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = err_pipe.read_to_string(&mut text);
-            if let Ok(mut sink) = sink.lock() {
-                sink.push_str(&text);
-            }
-        });
-
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("listening ") {
-                    let _ = sender.send(port.trim().parse::<u16>().ok());
-                    return;
-                }
-            }
-            let _ = sender.send(None);
-        });
-        let port = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .ok()
-            .flatten();
-        let mut server = AuthorizationServer {
-            child,
-            port: 0,
-            stderr,
-        };
-        match port {
-            Some(port) => server.port = port,
-            None => {
-                let _ = server.child.kill();
-                let _ = server.child.wait();
-                panic!("the interop server did not start: {}", server.stderr_text());
-            }
-        }
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        AuthorizationServer(OidcServer::start_or_fail(test, &interop_dir(), SECRET))
     }
 
     /// RFC 7662 introspection of `token`, authenticated as the Basic client.
@@ -180,18 +74,12 @@ impl AuthorizationServer {
         assert_eq!(reply.status(), 200, "introspection: {}", self.stderr_text());
         serde_json::from_slice(&reply.bytes().await.unwrap()).expect("introspection JSON")
     }
-}
 
-impl Drop for AuthorizationServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "interop server stderr:\n{}",
-                self.stderr_text()
-            );
+    /// A token for `source`, failing with the server's own words.
+    async fn token_for(&self, source: &ClientCredentialsTokenSource) -> tokensource_core::Token {
+        match source.token().await {
+            Ok(token) => token,
+            Err(error) => panic!("{error}; server said: {}", self.stderr_text()),
         }
     }
 }
@@ -315,4 +203,123 @@ async fn granted_scopes_come_from_the_server() {
             .unwrap();
     let token = source.token().await.unwrap();
     assert_eq!(token.scopes(), ["api:write"]);
+}
+
+/// The private key file of a `private_key_jwt` client.
+fn key_file(server: &AuthorizationServer, name: &str) -> SecretSource {
+    SecretSource::file(server.key_dir().join(name))
+}
+
+#[tokio::test]
+async fn private_key_jwt_rs256_ps256_es256_tokens_are_active() {
+    let server = AuthorizationServer::start_or_fail("private_key_jwt");
+    let cases = [
+        ("tokensource-rs256", "rs256.pem", None),
+        (
+            "tokensource-ps256",
+            "ps256.pem",
+            Some(SigningAlgorithm::Ps256),
+        ),
+        ("tokensource-es256", "es256.pem", None),
+        (
+            "tokensource-es256",
+            "es256-pkcs8.pem",
+            Some(SigningAlgorithm::Es256),
+        ),
+    ];
+    for (client, key, alg) in cases {
+        let mut builder = ClientCredentialsBuilder::new(server.url("/oauth/v2/token"), client)
+            .private_key(key_file(&server, key))
+            .key_id(format!("{client}-key"))
+            .scopes(["api:read"]);
+        if let Some(alg) = alg {
+            builder = builder.signing_alg(alg);
+        }
+        let source = builder.build().unwrap();
+        // Twice: each assertion has its own jti, which the server checks for replays.
+        for _ in 0..2 {
+            let token = server.token_for(&source).await;
+            let introspection = server.introspect(token.expose_secret()).await;
+            assert_eq!(
+                introspection["active"], true,
+                "{client} {key}: {introspection}"
+            );
+            assert_eq!(introspection["client_id"], client, "{introspection}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn private_key_jwt_with_the_issuer_as_audience() {
+    let server = AuthorizationServer::start_or_fail("issuer_audience");
+    let source = ClientCredentialsBuilder::new(server.url("/oauth/v2/token"), "tokensource-es256")
+        .private_key(key_file(&server, "es256.pem"))
+        .assertion_audience(server.issuer())
+        .build()
+        .unwrap();
+    let token = server.token_for(&source).await;
+    assert_eq!(
+        server.introspect(token.expose_secret()).await["active"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn client_secret_jwt_token_is_active() {
+    let server = AuthorizationServer::start_or_fail("client_secret_jwt");
+    let source = ClientCredentialsBuilder::new(server.url("/oauth/v2/token"), "tokensource-hs256")
+        .client_secret(SECRET)
+        .auth_style(AuthStyle::ClientSecretJwt)
+        .build()
+        .unwrap();
+    let token = server.token_for(&source).await;
+    let introspection = server.introspect(token.expose_secret()).await;
+    assert_eq!(introspection["active"], true, "{introspection}");
+    assert_eq!(introspection["client_id"], "tokensource-hs256");
+}
+
+#[tokio::test]
+async fn a_wrong_key_or_secret_is_rejected() {
+    let server = AuthorizationServer::start_or_fail("wrong_key");
+    // Another RSA key, made here: the server knows only the client's registered one.
+    let stranger =
+        rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            .unwrap()
+            .serialize_pem();
+    let wrong_key =
+        ClientCredentialsBuilder::new(server.url("/oauth/v2/token"), "tokensource-rs256")
+            .private_key(stranger)
+            .build()
+            .unwrap();
+    let error = wrong_key.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected, "{error}");
+    assert!(
+        error
+            .provider_message()
+            .is_some_and(|m| m.starts_with("invalid_client")),
+        "{error}"
+    );
+
+    // A key of the right client with the wrong algorithm for its registration.
+    let wrong_alg =
+        ClientCredentialsBuilder::new(server.url("/oauth/v2/token"), "tokensource-rs256")
+            .private_key(key_file(&server, "rs256.pem"))
+            .signing_alg(SigningAlgorithm::Ps256)
+            .build()
+            .unwrap();
+    assert_eq!(
+        wrong_alg.token().await.unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
+
+    let wrong_secret =
+        ClientCredentialsBuilder::new(server.url("/oauth/v2/token"), "tokensource-hs256")
+            .client_secret("not the secret")
+            .auth_style(AuthStyle::ClientSecretJwt)
+            .build()
+            .unwrap();
+    assert_eq!(
+        wrong_secret.token().await.unwrap_err().kind(),
+        ErrorKind::CredentialsRejected
+    );
 }

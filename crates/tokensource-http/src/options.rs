@@ -210,6 +210,11 @@ impl HttpOptions {
         &self.proxy
     }
 
+    /// Whether a client certificate is configured (for TLS client authentication).
+    pub fn has_client_identity(&self) -> bool {
+        self.client_identity.is_some()
+    }
+
     pub(crate) fn extra_roots(&self) -> &[Pem] {
         &self.extra_roots
     }

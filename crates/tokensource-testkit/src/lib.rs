@@ -64,6 +64,7 @@
 mod fault;
 mod noyo;
 mod oauth2;
+pub mod oidc;
 mod protocol;
 mod providers;
 pub mod proxy;
