@@ -6,6 +6,7 @@ use tokensource::config::{Config, Provider, Registry};
 use tokensource::{ErrorKind, StaticTokenSource, Token};
 use tokensource_testkit::{MockServer, NoyoMock, OAuth2Mock, YouniumMock};
 
+mod client_auth;
 mod rotation;
 
 fn temp_dir(name: &str) -> std::path::PathBuf {

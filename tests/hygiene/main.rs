@@ -11,6 +11,7 @@
 //! scenario checks when it ends.
 
 mod cli;
+mod client_auth;
 mod config;
 mod core_types;
 mod http_integrations;

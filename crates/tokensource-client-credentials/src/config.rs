@@ -96,14 +96,10 @@ impl FromStr for AuthStyle {
 
 /// Parameters that the grant or the client authentication writes itself; an extra parameter
 /// must not repeat them.
-const MANAGED_PARAMS: [&str; 6] = [
-    "grant_type",
-    "scope",
-    "client_id",
-    "client_secret",
-    "client_assertion",
-    "client_assertion_type",
-];
+const MANAGED_PARAMS: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
+
+/// What the assertion styles also write.
+const ASSERTION_PARAMS: [&str; 2] = ["client_assertion", "client_assertion_type"];
 
 /// Builds a [`ClientCredentialsTokenSource`]; start with
 /// [`ClientCredentialsTokenSource::builder`] (a client secret) or
@@ -395,8 +391,18 @@ impl ClientCredentialsBuilder {
         for resource in &self.resources {
             check_resource(resource)?;
         }
+        let writes_assertion = matches!(
+            style,
+            AuthStyle::PrivateKeyJwt | AuthStyle::ClientSecretJwt | AuthStyle::ClientAssertion
+        );
         for (name, _) in &self.extra_params {
             check_extra_param(name)?;
+            if writes_assertion && ASSERTION_PARAMS.contains(&name.as_str()) {
+                return Err(Error::configuration(
+                    "extra_params",
+                    format!("{name:?} is written by auth_style = \"{style}\" itself"),
+                ));
+            }
             if name == "audience" && self.audience.is_some() {
                 return Err(Error::configuration(
                     "audience",

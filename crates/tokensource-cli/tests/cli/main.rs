@@ -3,6 +3,7 @@
 //! checks its exit code, stdout and stderr, and the requests the server counted.
 
 mod cache;
+mod client_auth;
 mod exit_codes;
 mod output;
 mod support;
