@@ -339,16 +339,22 @@ impl<'a> ProfileSettings<'a> {
 
     /// A secret, if present, resolved now.
     pub fn optional_secret(&self, key: &str) -> Result<Option<SecretString>, Error> {
+        self.secret_value(key)?
+            .map(|secret| secret.resolve(&self.field(key), self.base_dir))
+            .transpose()
+    }
+
+    /// The secret value written for `key`, if present, not resolved.
+    fn secret_value(&self, key: &str) -> Result<Option<SecretValue>, Error> {
         let Some(value) = self.get(key) else {
             return Ok(None);
         };
-        let secret: SecretValue = value.clone().try_into().map_err(|_| {
+        value.clone().try_into().map(Some).map_err(|_| {
             self.expected(
                 key,
                 "a string, { env = \"VARIABLE\" } or { file = \"path\" }",
             )
-        })?;
-        secret.resolve(&self.field(key), self.base_dir).map(Some)
+        })
     }
 
     /// A secret as a [`SecretSource`](tokensource_core::SecretSource): a literal or `{ env =
@@ -364,16 +370,9 @@ impl<'a> ProfileSettings<'a> {
         &self,
         key: &str,
     ) -> Result<Option<tokensource_core::SecretSource>, Error> {
-        let Some(value) = self.get(key) else {
-            return Ok(None);
-        };
-        let secret: SecretValue = value.clone().try_into().map_err(|_| {
-            self.expected(
-                key,
-                "a string, { env = \"VARIABLE\" } or { file = \"path\" }",
-            )
-        })?;
-        secret.source(&self.field(key), self.base_dir).map(Some)
+        self.secret_value(key)?
+            .map(|secret| secret.source(&self.field(key), self.base_dir))
+            .transpose()
     }
 
     /// A duration in whole or fractional seconds, if present; must be positive and at most a day.

@@ -56,22 +56,11 @@ impl ConnectProxy {
     /// # Panics
     /// If no port can be bound or the thread cannot start.
     pub fn start() -> ConnectProxy {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let address = listener.local_addr().expect("address");
         let shared = Arc::new(Shared::default());
-        let (stop, stopped) = tokio::sync::oneshot::channel();
         let thread_shared = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("tokensource-testkit-proxy".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(serve(listener, thread_shared, stopped));
-            })
-            .expect("thread");
+        let (address, stop) = serve_on_thread("proxy", move |listener, stopped| {
+            serve(listener, thread_shared, stopped)
+        });
         ConnectProxy {
             address,
             shared,
@@ -115,6 +104,33 @@ impl fmt::Debug for ConnectProxy {
             .field("tunnels", &self.tunnels().len())
             .finish_non_exhaustive()
     }
+}
+
+/// Binds a free port of `127.0.0.1` and runs `serve` on it on a thread of its own (a
+/// current-thread tokio runtime), until the returned sender is dropped.
+pub(crate) fn serve_on_thread<F, Fut>(
+    name: &str,
+    serve: F,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>)
+where
+    F: FnOnce(std::net::TcpListener, tokio::sync::oneshot::Receiver<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("tokensource-testkit-{name}"))
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .expect("runtime");
+            runtime.block_on(serve(listener, stopped));
+        })
+        .expect("thread");
+    (address, stop)
 }
 
 async fn serve(

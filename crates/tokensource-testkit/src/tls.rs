@@ -32,7 +32,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -311,22 +311,11 @@ impl TlsFront {
     /// If no port can be bound or the thread cannot start.
     pub fn start(pki: &TestPki, upstream: SocketAddr, client_auth: ClientAuth) -> TlsFront {
         let config = Arc::new(pki.server_config(client_auth));
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let address = listener.local_addr().expect("address");
         let shared = Arc::new(FrontShared::default());
-        let (stop, stopped) = tokio::sync::oneshot::channel();
         let thread_shared = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name("tokensource-testkit-tls".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(serve(listener, config, upstream, thread_shared, stopped));
-            })
-            .expect("thread");
+        let (address, stop) = crate::proxy::serve_on_thread("tls", move |listener, stopped| {
+            serve(listener, config, upstream, thread_shared, stopped)
+        });
         TlsFront {
             address,
             shared,

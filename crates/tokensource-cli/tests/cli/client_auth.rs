@@ -29,25 +29,18 @@ fn setup(server: &OidcServer, key: &str) -> Setup {
     setup
 }
 
-async fn token(setup: &Setup) -> crate::support::Run {
-    let config = setup.config();
-    setup
-        .run(&["token", "--no-cache", "--config", config.to_str().unwrap()])
-        .await
-}
-
 #[tokio::test]
 async fn private_key_jwt_gets_a_token_and_a_wrong_key_is_exit_3() {
     let server = server("cli private_key_jwt");
     let key = std::fs::read_to_string(server.key_dir().join("rs256.pem")).unwrap();
-    let ok = token(&setup(&server, &key)).await;
+    let ok = setup(&server, &key).token_now().await;
     assert!(!ok.success().trim().is_empty(), "{}", server.stderr_text());
 
     let stranger =
         rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
             .unwrap()
             .serialize_pem();
-    let refused = token(&setup(&server, &stranger)).await;
+    let refused = setup(&server, &stranger).token_now().await;
     let line = refused.failure(3, &[]);
     assert!(line.contains("invalid_client"), "{line}");
     assert!(!line.contains("PRIVATE KEY"), "{line}");
@@ -56,10 +49,11 @@ async fn private_key_jwt_gets_a_token_and_a_wrong_key_is_exit_3() {
 #[tokio::test]
 async fn an_unusable_key_file_is_exit_2_naming_it() {
     let server = server("cli bad key");
-    let run = token(&setup(
+    let run = setup(
         &server,
         "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
-    ))
+    )
+    .token_now()
     .await;
     let line = run.failure(2, &[]);
     assert!(line.contains("profiles.p.private_key"), "{line}");

@@ -176,6 +176,13 @@ impl Setup {
         .unwrap()
     }
 
+    /// `token --no-cache --config <file>`: a token fetched now.
+    pub(crate) async fn token_now(&self) -> Run {
+        let config = self.config();
+        self.run(&["token", "--no-cache", "--config", path_str(&config)])
+            .await
+    }
+
     /// `args` followed by `--config <file> --cache-dir <dir>`.
     pub(crate) async fn run_cached(&self, args: &[&str]) -> Run {
         let config = self.config();

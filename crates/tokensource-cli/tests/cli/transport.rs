@@ -52,22 +52,15 @@ fn setup(https: &Https, extra: &str) -> Setup {
     setup
 }
 
-async fn token(setup: &Setup) -> crate::support::Run {
-    let config = setup.config();
-    setup
-        .run(&["token", "--no-cache", "--config", config.to_str().unwrap()])
-        .await
-}
-
 #[tokio::test]
 async fn a_private_ca_needs_ca_file() {
     let https = https(ClientAuth::None).await;
-    let refused = token(&setup(&https, "")).await;
+    let refused = setup(&https, "").token_now().await;
     let line = refused.failure(4, &[]);
     assert!(line.contains("TLS handshake failed"), "{line}");
     assert_eq!(https.server.token_hits(), 0);
 
-    let trusted = token(&setup(&https, "ca_file = \"ca.pem\"")).await;
+    let trusted = setup(&https, "ca_file = \"ca.pem\"").token_now().await;
     assert!(!trusted.success().trim().is_empty());
     assert_eq!(https.server.token_hits(), 1);
 }
@@ -75,7 +68,7 @@ async fn a_private_ca_needs_ca_file() {
 #[tokio::test]
 async fn a_server_requiring_a_client_certificate() {
     let https = https(ClientAuth::Required).await;
-    let without = token(&setup(&https, "ca_file = \"ca.pem\"")).await;
+    let without = setup(&https, "ca_file = \"ca.pem\"").token_now().await;
     let line = without.failure(4, &[]);
     assert!(line.contains("TLS handshake failed"), "{line}");
 
@@ -83,7 +76,7 @@ async fn a_server_requiring_a_client_certificate() {
         &https,
         "ca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\nclient_key_file = \"client.key\"",
     );
-    token(&with).await.success();
+    with.token_now().await.success();
     assert_eq!(https.server.token_hits(), 1);
     assert_eq!(https.front.handshakes(), 1);
 }
@@ -112,7 +105,7 @@ async fn bad_transport_files_and_keys_are_configuration_errors() {
     ];
     for (extra, field) in cases {
         let setup = setup(&https, extra);
-        let run = token(&setup).await;
+        let run = setup.token_now().await;
         let line = run.failure(2, &[]);
         assert!(line.contains(field), "{extra}: {line}");
         let config = setup.config();
@@ -136,28 +129,28 @@ async fn proxy_url_none_and_the_environment() {
         &format!("ca_file = \"ca.pem\"\nproxy = \"{}\"", proxy.url()),
     );
     explicit.set_env("NO_PROXY", "localhost,127.0.0.1");
-    token(&explicit).await.success();
-    token(&explicit).await.success();
+    explicit.token_now().await.success();
+    explicit.token_now().await.success();
     assert_eq!(proxy.tunnels(), vec![target.clone(), target.clone()]);
 
     // proxy = "none": HTTPS_PROXY is ignored.
     let mut none = setup(&https, "ca_file = \"ca.pem\"\nproxy = \"none\"");
     none.set_env("HTTPS_PROXY", &proxy.url());
-    token(&none).await.success();
+    none.token_now().await.success();
     assert_eq!(proxy.tunnels().len(), 2);
 
     // The default follows HTTPS_PROXY (upper or lower case) ...
     for variable in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"] {
         let mut system = setup(&https, "ca_file = \"ca.pem\"");
         system.set_env(variable, &proxy.url());
-        token(&system).await.success();
+        system.token_now().await.success();
     }
     assert_eq!(proxy.tunnels().len(), 5);
     // ... except for hosts in NO_PROXY.
     let mut bypass = setup(&https, "ca_file = \"ca.pem\"\nproxy = \"system\"");
     bypass.set_env("HTTPS_PROXY", &proxy.url());
     bypass.set_env("NO_PROXY", "example.com,localhost");
-    token(&bypass).await.success();
+    bypass.token_now().await.success();
     assert_eq!(proxy.tunnels().len(), 5);
     assert_eq!(https.server.token_hits(), 7);
 }
