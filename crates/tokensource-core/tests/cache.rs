@@ -442,7 +442,7 @@ async fn next_token_refreshes_before_the_margin_and_returns_the_new_token() {
     let first = cache.token().await.unwrap();
     let mut previous = first;
     for n in 1..=3 {
-        let next = cache.next_token(&previous).await.unwrap();
+        let next = cache.next_token(Some(&previous)).await.unwrap();
         assert_eq!(next.expose_secret(), format!("token-{n}"));
         previous = next;
     }
@@ -471,7 +471,7 @@ async fn next_token_returns_a_refresh_it_missed_at_once() {
     advance(Duration::from_secs(70)).await;
     cache.token().await.unwrap(); // a caller inside the margin starts the refresh
     sleep(Duration::from_millis(200)).await;
-    let next = tokio::time::timeout(Duration::from_millis(1), cache.next_token(&first))
+    let next = tokio::time::timeout(Duration::from_millis(1), cache.next_token(Some(&first)))
         .await
         .expect("the refresh already happened")
         .unwrap();
@@ -494,13 +494,13 @@ async fn next_token_reports_each_failed_refresh_and_waits_out_the_backoff() {
     let cache = cache(&source, policy);
     let first = cache.token().await.unwrap();
     for attempt in 1..=3 {
-        let error = cache.next_token(&first).await.unwrap_err();
+        let error = cache.next_token(Some(&first)).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Unavailable, "attempt {attempt}");
         assert_eq!(source.fetches(), 1 + attempt, "one fetch per call");
         // Meanwhile the valid token is still served.
         assert_eq!(secret(&cache.token().await), "token-0");
     }
-    assert_eq!(secret(&cache.next_token(&first).await), "token-4");
+    assert_eq!(secret(&cache.next_token(Some(&first)).await), "token-4");
     assert_eq!(source.fetches(), 5);
     // The attempts were spaced by the backoff (at least half of 4 s, 8 s, 16 s), not retried
     // at once.
@@ -526,7 +526,7 @@ async fn next_token_after_expiry_keeps_trying_once_per_backoff_step() {
     let start = Instant::now();
     let mut errors = 0;
     while start.elapsed() < Duration::from_secs(120) {
-        assert!(cache.next_token(&first).await.is_err());
+        assert!(cache.next_token(Some(&first)).await.is_err());
         errors += 1;
     }
     // 120 s of backoff steps of 4 to 8 s once grown: a bounded number of fetches, each
@@ -567,7 +567,10 @@ async fn next_token_follows_a_refresh_made_by_another_process_through_the_store(
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
     // Both hold token-0; whichever refreshes first fetches, the other reads the store (and may
     // read token-0 again first, while it is still outside its margin there).
-    let (mine, theirs) = tokio::join!(here.next_token(&first), other.next_token(&first));
+    let (mine, theirs) = tokio::join!(
+        here.next_token(Some(&first)),
+        other.next_token(Some(&first))
+    );
     assert_eq!(secret(&mine), "token-1");
     assert_eq!(secret(&theirs), "token-1");
     assert_eq!(
@@ -588,7 +591,7 @@ async fn next_token_needs_a_runtime_with_a_time_driver() {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(cache.next_token(&token))
+            .block_on(cache.next_token(Some(&token)))
     })
     .join()
     .unwrap()
@@ -625,4 +628,33 @@ async fn invalidate_removes_a_token_from_the_store_that_this_cache_never_held() 
     let last_run = cache_on(&source, &store, RefreshPolicy::default());
     assert_eq!(secret(&last_run.token().await), "token-1");
     assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_without_a_previous_token_fetches_the_first_per_backoff_step() {
+    let source = Scripted::new(vec![
+        fail(ErrorKind::Unavailable),
+        fail(ErrorKind::Unavailable),
+        ok(120),
+    ]);
+    let policy = RefreshPolicy::default()
+        .with_max_attempts(1)
+        .with_backoff(Duration::from_secs(4), Duration::from_secs(60));
+    let cache = cache(&source, policy);
+    assert!(cache.next_token(None).await.is_err());
+    assert!(cache.next_token(None).await.is_err());
+    assert_eq!(secret(&cache.next_token(None).await), "token-2");
+    assert_eq!(source.fetches(), 3);
+    let started = source.started();
+    assert!(started[1] - started[0] >= Duration::from_secs(2));
+    assert!(started[2] - started[1] >= Duration::from_secs(4));
+    // A valid cached token is the first token: no fetch.
+    let again = tokio::time::timeout(Duration::from_millis(1), cache.next_token(None))
+        .await
+        .expect("a valid token is cached");
+    assert_eq!(secret(&again), "token-2");
+    // An expired one is not: the next is fetched.
+    source.set(vec![ok(120)]);
+    advance(Duration::from_secs(121)).await;
+    assert_eq!(secret(&cache.next_token(None).await), "token-3");
 }

@@ -249,16 +249,16 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
 
     /// Waits for the token that follows `after` and returns it: for a process that hands the
     /// cache's tokens on to others (a sidecar writing a token file) and so must see every
-    /// refresh, and every failed one.
+    /// refresh, and every failed one. With `after = None`, the first token.
     ///
-    /// - If the cache already holds another token than `after` (a refresh happened since),
-    ///   it is returned at once.
+    /// - If the cache holds a valid token other than `after` (a refresh happened since), it is
+    ///   returned at once.
     /// - Else this waits until `after` enters its refresh margin (at once if it already has,
-    ///   or if the cache holds nothing), or, after a failed fetch, until the backoff allows the
-    ///   next attempt; then it refreshes, joining a fetch already running, and returns the
-    ///   fetch's result: the new token, or the error of the failed fetch (`after` stays cached
-    ///   and served to [`token`](TokenSource::token) callers while it is valid). Call it again
-    ///   to wait for the next attempt.
+    ///   or if the cache holds no valid token), or, after a failed fetch, until the backoff
+    ///   allows the next attempt; then it refreshes, joining a fetch already running, and returns
+    ///   the fetch's result: the new token, or the error of the failed fetch (`after` stays
+    ///   cached and served to [`token`](TokenSource::token) callers while it is valid). Call it
+    ///   again to wait for the next attempt.
     /// - A fetch that yields `after` again (a shared store still holding it) is not returned:
     ///   the wait goes on until the refresh yields another token.
     ///
@@ -287,14 +287,15 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
     /// .policy(RefreshPolicy::default().with_margin(Duration::from_secs(10)))
     /// .clock(tokensource_core::clock::TokioClock::new())
     /// .build();
-    /// let first = cache.token().await?;
+    /// let first = cache.next_token(None).await?;
+    /// assert_eq!(first.expose_secret(), "token-0");
     /// // Returns about 50 s later, when the first token entered its margin and was replaced.
-    /// let second = cache.next_token(&first).await?;
+    /// let second = cache.next_token(Some(&first)).await?;
     /// assert_eq!(second.expose_secret(), "token-1");
     /// # Ok::<(), Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn next_token(&self, after: &Token) -> Result<Token, Error> {
+    pub async fn next_token(&self, after: Option<&Token>) -> Result<Token, Error> {
         Arc::clone(&self.shared).next_token(after).await
     }
 }

@@ -32,7 +32,7 @@ fn same_token(a: &Token, b: &Token) -> bool {
 }
 
 impl<S: TokenSource + 'static> Shared<S> {
-    pub(super) async fn next_token(self: Arc<Self>, after: &Token) -> Result<Token, Error> {
+    pub(super) async fn next_token(self: Arc<Self>, after: Option<&Token>) -> Result<Token, Error> {
         let here = Handle::try_current().map_err(|_| {
             Error::configuration(
                 "runtime",
@@ -52,15 +52,16 @@ impl<S: TokenSource + 'static> Shared<S> {
                 let now = self.clock.now_millis();
                 let current = self.current.load();
                 if let Some(entry) = &*current
-                    && !same_token(&entry.token, after)
+                    && now < entry.expires_at
+                    && after.is_none_or(|after| !same_token(&entry.token, after))
                 {
                     return Ok(entry.handout().clone());
                 }
                 match &state.flight {
                     Some(flight) => Step::Wait(flight.clone(), None),
                     None => {
-                        // Due when `after` enters its margin (now, if nothing is cached), and
-                        // not before the backoff after a failure has passed.
+                        // Due when `after` enters its margin (now, if nothing valid is cached),
+                        // and not before the backoff after a failure has passed.
                         let due = current
                             .as_ref()
                             .map_or(0, |entry| entry.refresh_at)
@@ -90,7 +91,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                     match result {
                         // The store still held `after`: its entry now says when to look again;
                         // the pause keeps a zero minimum interval from turning this into a spin.
-                        Ok(token) if same_token(&token, after) => {
+                        Ok(token) if after.is_some_and(|after| same_token(&token, after)) => {
                             tokio::time::sleep(self.policy.min_interval().max(SAME_TOKEN_PAUSE))
                                 .await;
                         }
