@@ -3,6 +3,9 @@
 //! checks its exit code, stdout and stderr, and the requests the server counted.
 
 mod cache;
+mod exec_credential;
 mod exit_codes;
+mod git_credential;
+mod git_http;
 mod output;
 mod support;
