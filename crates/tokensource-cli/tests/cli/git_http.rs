@@ -2,7 +2,7 @@
 //! server that demands HTTP Basic authentication whose password is a token the mock token
 //! server issued and has not revoked (asked of the mock's protected API).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
