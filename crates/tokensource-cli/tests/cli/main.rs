@@ -2,6 +2,8 @@
 //! `tokensource-testkit`, writes a configuration, runs the real binary as a child process and
 //! checks its exit code, stdout and stderr, and the requests the server counted.
 
+#[cfg(unix)]
+mod agent;
 mod cache;
 mod exec_credential;
 mod exit_codes;
