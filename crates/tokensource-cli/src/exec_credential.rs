@@ -52,7 +52,7 @@ fn api_version_in(raw: &OsStr) -> Result<ApiVersion, Error> {
         )
     };
     let text = raw.to_str().ok_or_else(|| invalid("is not UTF-8 text"))?;
-    // The value is not echoed: it is the environment's, and could hold anything.
+    // No part of the value is echoed: it is the environment's, and could hold anything.
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         invalid(&format!(
             "is not JSON (at line {}, column {})",
@@ -64,7 +64,13 @@ fn api_version_in(raw: &OsStr) -> Result<ApiVersion, Error> {
         .get("apiVersion")
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| invalid("has no apiVersion string"))?;
-    ApiVersion::parse(name).map_err(|message| Error::configuration(EXEC_INFO_VAR, message))
+    ApiVersion::parse(name).map_err(|_| {
+        invalid(&format!(
+            "has an apiVersion that is neither {} nor {}",
+            ApiVersion::V1.name(),
+            ApiVersion::V1Beta1.name()
+        ))
+    })
 }
 
 #[cfg(test)]

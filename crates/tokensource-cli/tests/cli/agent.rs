@@ -73,10 +73,22 @@ impl Agent {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Sends `signal` and waits for the exit; returns the status, stdout and stderr's lines.
+    /// Sends `signal` and waits for the exit (failing the test if it takes over 20 s); returns
+    /// the status, stdout and stderr's lines.
     async fn stop(mut self, signal: rustix::process::Signal) -> (ExitStatus, String, Vec<String>) {
         let pid = rustix::process::Pid::from_raw(self.child.id().try_into().unwrap()).unwrap();
         rustix::process::kill_process(pid, signal).unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the agent did not exit within 20 s of {signal:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let mut stdout = self.child.stdout.take().unwrap();
         let reader = self.stderr_reader.take().unwrap();
         let stdout = tokio::task::spawn_blocking(move || {
@@ -88,7 +100,6 @@ impl Agent {
         })
         .await
         .unwrap();
-        let status = self.child.wait().unwrap();
         (status, stdout, self.stderr())
     }
 }

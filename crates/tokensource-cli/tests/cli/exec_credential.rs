@@ -41,6 +41,16 @@ fn write_kubeconfig(
     let path = setup.dir().join("kubeconfig");
     let config = setup.config();
     let cache = setup.cache_dir();
+    let mut exec = serde_json::json!({
+        "apiVersion": api_version,
+        "command": BINARY,
+        "args": ["exec-credential", "--config", path_str(&config), "--profile", "partner",
+                 "--cache-dir", path_str(&cache)],
+    });
+    // Required by v1; kubectl versions that know only v1beta1 do not know the field.
+    if api_version == V1 {
+        exec["interactiveMode"] = "Never".into();
+    }
     // JSON is YAML; serde_json quotes every path correctly.
     let kubeconfig = serde_json::json!({
         "apiVersion": "v1",
@@ -49,13 +59,7 @@ fn write_kubeconfig(
             "server": server,
             "certificate-authority": path_str(ca),
         }}],
-        "users": [{"name": "tokensource", "user": {"exec": {
-            "apiVersion": api_version,
-            "command": BINARY,
-            "args": ["exec-credential", "--config", path_str(&config), "--profile", "partner",
-                     "--cache-dir", path_str(&cache)],
-            "interactiveMode": "Never",
-        }}}],
+        "users": [{"name": "tokensource", "user": {"exec": exec}}],
         "contexts": [{"name": "test", "context": {"cluster": "test", "user": "tokensource"}}],
         "current-context": "test",
     });
@@ -160,13 +164,13 @@ async fn kubectl_v1beta1_sends_the_token_and_reuses_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kubectl_reports_a_refused_credential() {
-    let kubectl = require_kubectl(V1);
+    let kubectl = require_kubectl(V1BETA1);
     let server = oauth2_server().await;
     server.fail_always(Fault::RejectCredentials);
     let pki = TestPki::new();
     let api = TlsFront::start(&pki, server.address(), ClientAuth::None);
     let setup = setup_for(&server);
-    let kubeconfig = write_kubeconfig(&setup, &api.uri(), &pki.ca_file(), V1);
+    let kubeconfig = write_kubeconfig(&setup, &api.uri(), &pki.ca_file(), V1BETA1);
     let output = kubectl_get(&setup, &kubectl, &kubeconfig, PODS).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
