@@ -97,7 +97,8 @@ outage, the file is left as it is and stderr says so. Tokens are cached in memor
 profile's [store], when it has one), not on disk. SIGTERM or SIGINT: exit 0, leaving the file.
 
 With --once: write the file once and exit with the exit codes of `token`, writing nothing on
-failure (for an init container before the application starts).
+failure (for an init container before the application starts); a signal before the write ends it
+as signals do, never with exit 0.
 
   tokensource agent --config /etc/tokensource.toml --profile partner --sink /run/tokens/partner";
 

@@ -463,3 +463,56 @@ async fn once_writes_nothing_on_failure_and_exits_as_token_does() {
     run.failure(2, &[]);
     assert_eq!(server.token_hits(), hits);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_sharing_a_redis_store_fetch_once_per_refresh() {
+    let redis = tokensource_testkit::redis_server::redis_url(module_path!());
+    let server = oauth2_server(Duration::from_secs(5)).await;
+    let setup = Setup::new(&oauth2_profile(
+        "partner",
+        &server.token_url(),
+        &format!(
+            "timeout_secs = 2\nrefresh_margin_secs = 2\n\
+             [profiles.partner.store]\nkind = \"redis\"\nurl = \"{redis}\""
+        ),
+    ));
+    let sinks = [setup.dir().join("a"), setup.dir().join("b")];
+    for dir in &sinks {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let sinks = sinks.map(|dir| dir.join("token"));
+    let readers = [
+        Reader::start(&sinks[0], whole_token_line),
+        Reader::start(&sinks[1], whole_token_line),
+    ];
+    let agents = [
+        Agent::start(&setup, &sinks[0], &[]),
+        Agent::start(&setup, &sinks[1], &[]),
+    ];
+    wait_for("two tokens in both files", Duration::from_secs(30), || {
+        readers.iter().all(|r| r.contents().len() >= 2)
+    })
+    .await;
+    for agent in agents {
+        let (status, _, lines) = agent.stop(rustix::process::Signal::TERM).await;
+        assert!(status.success() && lines.is_empty(), "{status:?} {lines:?}");
+    }
+    let [a, b] = readers.map(|r| {
+        let seen = r.finish();
+        assert!(seen.bad.is_empty(), "{:?}", seen.bad);
+        seen.contents
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect::<Vec<_>>()
+    });
+    // Both files held the same tokens, each fetched once for both agents.
+    let shared = a.len().min(b.len());
+    assert_eq!(a[..shared], b[..shared]);
+    let fetches = server.token_hits();
+    let tokens = a.len().max(b.len());
+    assert!(
+        fetches == tokens || fetches == tokens + 1,
+        "{fetches} fetches for {tokens} tokens shared by two agents"
+    );
+    assert!(!setup.user_cache_dir().exists());
+}
