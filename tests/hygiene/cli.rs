@@ -5,9 +5,10 @@
 //! The binary is the workspace's `target/<profile>/tokensource` (`cargo test --workspace` builds
 //! it); it is built first if it is not there, and `TOKENSOURCE_CLI` names another.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::SystemTime;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use tokensource_testkit::{Fault, MockServer, OAuth2Mock, RawResponse};
@@ -94,24 +95,63 @@ impl Setup {
         Setup { dir }
     }
 
+    /// The agent's token file.
+    fn sink(&self) -> PathBuf {
+        self.dir.path().join("sink")
+    }
+
+    /// Runs the CLI with `args` and this setup's configuration. `git-credential` gets a request
+    /// naming the sentinel token as the password git used; `agent` writes to [`sink`](Self::sink),
+    /// and what it wrote is appended to stdout, to be checked as if it had been printed.
     fn run(&self, args: &[&str]) -> Output {
+        let mut command = self.command(args);
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if args[0] == "git-credential" {
+            // A run that fails on its command line never reads it.
+            let _ = stdin.write_all(
+                format!("protocol=https\nhost=git.example.com\nusername=x\npassword={TOKEN}\n\n")
+                    .as_bytes(),
+            );
+        }
+        drop(stdin);
+        let mut output = child.wait_with_output().unwrap();
+        if args[0] == "agent"
+            && let Ok(written) = std::fs::read(self.sink())
+        {
+            output.stdout.extend_from_slice(&written);
+        }
+        output
+    }
+
+    /// The CLI with `args` and this setup's configuration, environment and pipes.
+    fn command(&self, args: &[&str]) -> Command {
         let config = self.dir.path().join("tokensource.toml");
         let cache = self.dir.path().join("cache");
         let mut command = Command::new(binary());
         command.args(args).arg("--config").arg(&config);
-        if args[0] != "check-config" {
-            command.arg("--cache-dir").arg(&cache);
+        match args[0] {
+            "check-config" => {}
+            "agent" => {
+                command.arg("--sink").arg(self.sink());
+            }
+            _ => {
+                command.arg("--cache-dir").arg(&cache);
+            }
         }
         command
             .current_dir(self.dir.path().join("home"))
             .env_remove("TOKENSOURCE_CONFIG")
             .env_remove("TOKENSOURCE_PROFILE")
+            .env_remove("KUBERNETES_EXEC_INFO")
             .env("HOME", self.dir.path().join("home"))
             .env("XDG_CACHE_HOME", self.dir.path().join("home/.cache"))
             .env(SECRET_VAR, SECRET)
             .env("RUST_LOG", "trace")
-            .output()
-            .unwrap()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
     }
 }
 
@@ -144,7 +184,10 @@ fn check(what: &str, args: &[&str], output: &Output, code: i32, tokens: &[String
     if let Some(found) = forbidden_in(&stderr, tokens) {
         panic!("{what}: {args:?}: stderr holds {found:?}: {stderr}");
     }
-    let may_print_token = code == 0 && matches!(args[0], "token" | "headers");
+    // The agent's "stdout" here is what it wrote to its file.
+    let may_print_token = code == 0
+        && (matches!(args[0], "token" | "headers" | "exec-credential" | "agent")
+            || args.starts_with(&["git-credential", "get"]));
     if may_print_token {
         // Only the token: not the secret, nor the refresh token.
         let without_token = stdout.replace(TOKEN, "<token>");
@@ -159,11 +202,27 @@ fn check(what: &str, args: &[&str], output: &Output, code: i32, tokens: &[String
     }
 }
 
-const COMMANDS: [&[&str]; 4] = [
+const COMMANDS: [&[&str]; 10] = [
     &["token"],
     &["token", "--json"],
     &["headers"],
     &["check-config"],
+    &["exec-credential"],
+    &["git-credential", "get"],
+    &["git-credential", "erase"],
+    &["agent", "--once"],
+    &["agent", "--once", "--format", "json"],
+    &["agent", "--once", "--format", "headers"],
+];
+
+/// The commands that fetch a token.
+const FETCHING: [&[&str]; 6] = [
+    &["token"],
+    &["headers"],
+    &["exec-credential"],
+    &["git-credential", "get"],
+    &["agent", "--once"],
+    &["agent", "--once", "--format", "json"],
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,7 +311,7 @@ async fn every_exit_code() {
                 "error": "invalid_client",
                 "error_description": format!("the secret {form} is wrong"),
             })));
-            for args in [&["token"][..], &["headers"]] {
+            for args in FETCHING {
                 let setup = Setup::new(&profile(&url, &secret_values()[1], ""));
                 let (_, args, output) = run(setup, args.to_vec()).await.unwrap();
                 check("rejected", &args, &output, 3, &[]);
@@ -272,13 +331,15 @@ async fn every_exit_code() {
     // 4: unavailable, with a body echoing the secret and the token.
     server.clear_faults();
     server.fail_always(RawResponse::new(503).body(format!("<html>{SECRET} {TOKEN}</html>")));
-    let (_, args, output) = run(
-        Setup::new(&profile(&url, &secret_values()[2], "")),
-        vec!["headers"],
-    )
-    .await
-    .unwrap();
-    check("unavailable", &args, &output, 4, &[]);
+    for args in [&["headers"][..], &["exec-credential"], &["agent", "--once"]] {
+        let (_, args, output) = run(
+            Setup::new(&profile(&url, &secret_values()[2], "")),
+            args.to_vec(),
+        )
+        .await
+        .unwrap();
+        check("unavailable", &args, &output, 4, &[]);
+    }
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!(
@@ -314,10 +375,100 @@ async fn every_exit_code() {
     for reply in invalid {
         server.clear_faults();
         server.fail_always(reply);
-        for args in [&["token"][..], &["token", "--json"], &["headers"]] {
+        for args in FETCHING {
             let setup = Setup::new(&profile(&url, &secret_values()[1], ""));
             let (_, args, output) = run(setup, args.to_vec()).await.unwrap();
             check("invalid response", &args, &output, 5, &[]);
         }
     }
+}
+
+#[cfg(unix)]
+/// Runs the long-running agent until its stderr has `lines` lines, then stops it with SIGTERM;
+/// returns its exit code, stdout, stderr and what its file holds.
+async fn agent_until(setup: Setup, lines: usize) -> (Option<i32>, String, String, Option<String>) {
+    tokio::task::spawn_blocking(move || {
+        let mut child = setup.command(&["agent"]).spawn().unwrap();
+        drop(child.stdin.take());
+        let stderr = child.stderr.take().unwrap();
+        let (sender, received) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let Ok(line) = line else { break };
+                all.push_str(&line);
+                all.push('\n');
+                let _ = sender.send(());
+            }
+            all
+        });
+        for _ in 0..lines {
+            if received.recv_timeout(Duration::from_secs(30)).is_err() {
+                let _ = child.kill();
+                panic!(
+                    "the agent printed fewer than {lines} lines: {:?}",
+                    reader.join()
+                );
+            }
+        }
+        let pid = rustix::process::Pid::from_raw(child.id().try_into().unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = reader.join().unwrap();
+        let sink = std::fs::read_to_string(setup.sink()).ok();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr,
+            sink,
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agents_failure_lines_hold_no_sentinel() {
+    let server = MockServer::oauth2(OAuth2Mock::new(CLIENT_ID, SECRET))
+        .start()
+        .await;
+    let url = server.token_url();
+    // The sentinel token, living 3 s; then failures whose bodies echo every sentinel, until the
+    // token has expired (the agent says so on a second line).
+    server.fail_next(RawResponse::new(200).json(&json!({
+        "access_token": TOKEN, "refresh_token": REFRESH, "token_type": "Bearer", "expires_in": 3
+    })));
+    server.fail_always(
+        RawResponse::new(503).body(format!("<html>{SECRET} {TOKEN} {REFRESH}</html>")),
+    );
+    let setup = Setup::new(&profile(
+        &url,
+        &secret_values()[1],
+        "refresh_margin_secs = 1",
+    ));
+    let (code, stdout, stderr, sink) = agent_until(setup, 2).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    if let Some(found) = forbidden_in(&stderr, &[]) {
+        panic!("the agent's stderr holds {found:?}: {stderr}");
+    }
+    assert_eq!(sink.as_deref(), Some(format!("{TOKEN}\n").as_str()));
+
+    // Rejected from the start, by a server echoing the secret: one line, no file.
+    let [_, rfc_basic] = basic_credentials();
+    server.clear_faults();
+    server.fail_always(RawResponse::new(401).json(&json!({
+        "error": "invalid_client",
+        "error_description": format!("{SECRET} {} {rfc_basic} is wrong", form_encoded_secret()),
+    })));
+    let setup = Setup::new(&profile(&url, &secret_values()[2], ""));
+    let sink_path = setup.sink();
+    let (code, _, stderr, sink) = agent_until(setup, 1).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    if let Some(found) = forbidden_in(&stderr, &[]) {
+        panic!("the agent's stderr holds {found:?}: {stderr}");
+    }
+    assert_eq!(sink, None, "{}", sink_path.display());
 }

@@ -35,7 +35,7 @@ impl Failure {
         let message = match error.kind() {
             // clap's answer to a bare `tokensource` is the whole help text.
             clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                "a command is required: token, headers or check-config".to_owned()
+                "a command is required: token, headers, check-config, exec-credential, git-credential or agent".to_owned()
             }
             _ => one_line_usage(error),
         };
@@ -52,6 +52,16 @@ impl Failure {
         let _ = writeln!(std::io::stderr().lock(), "tokensource: {line}");
         ExitCode::from(self.code)
     }
+}
+
+/// Writes one line on stderr about a failure the process carries on after (the agent's).
+pub(crate) fn warn(message: &str) {
+    // Nothing more can be done if stderr is closed.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "tokensource: {}",
+        one_line(message)
+    );
 }
 
 impl From<Error> for Failure {

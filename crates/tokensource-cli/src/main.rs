@@ -1,5 +1,7 @@
 //! `tokensource`: prints a cached access token, or the HTTP headers an API request needs, for a
-//! profile of a TOML configuration file; or checks that file.
+//! profile of a TOML configuration file; or checks that file. It also hands tokens to tools that
+//! are not Rust: kubectl (`exec-credential`), git (`git-credential`), and processes that read a
+//! file (`agent`, a sidecar).
 //!
 //! The contract scripts rely on (commands, output formats, exit codes) is in `--help` and in
 //! the repository's `docs/cli.md`:
@@ -16,8 +18,11 @@
 )]
 #![forbid(unsafe_code)]
 
+mod agent;
 mod args;
+mod exec_credential;
 mod failure;
+mod git_credential;
 mod output;
 mod run;
 

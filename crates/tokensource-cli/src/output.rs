@@ -32,9 +32,7 @@ pub(crate) fn json(
     default_lifetime: Duration,
     now: SystemTime,
 ) -> Zeroizing<String> {
-    let expires_at = token
-        .expires_at()
-        .unwrap_or_else(|| token.issued_at() + default_lifetime);
+    let expires_at = expiry(token, default_lifetime);
     let record = TokenJson {
         access_token: token.expose_secret(),
         token_type: token.token_type(),
@@ -43,12 +41,79 @@ pub(crate) fn json(
             .duration_since(now)
             .map_or(0, |left| left.as_secs()),
     };
+    json_line(&record, record.access_token.len() + record.token_type.len())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredential<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    status: ExecCredentialStatus<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredentialStatus<'a> {
+    token: &'a str,
+    expiration_timestamp: String,
+}
+
+/// `exec-credential`: one Kubernetes ExecCredential object of `api_version` and a newline. The
+/// expiry is the token's own when known, else `default_lifetime` after it was issued.
+pub(crate) fn exec_credential(
+    token: &Token,
+    api_version: &str,
+    default_lifetime: Duration,
+) -> Zeroizing<String> {
+    let record = ExecCredential {
+        api_version,
+        kind: "ExecCredential",
+        status: ExecCredentialStatus {
+            token: token.expose_secret(),
+            expiration_timestamp: rfc3339(expiry(token, default_lifetime)),
+        },
+    };
+    json_line(&record, record.status.token.len())
+}
+
+/// `git-credential get`: git's `key=value` lines. `username` is one line (checked when parsed);
+/// a token never holds a line break.
+pub(crate) fn git_credential(
+    token: &Token,
+    username: &str,
+    default_lifetime: Duration,
+) -> Zeroizing<String> {
+    let secret = token.expose_secret();
+    let mut text = Zeroizing::new(String::with_capacity(secret.len() + username.len() + 96));
+    let expiry_secs = expiry(token, default_lifetime)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    // Writing to a String cannot fail.
+    let _ = write!(
+        text,
+        "username={username}\npassword={secret}\npassword_expiry_utc={expiry_secs}\n"
+    );
+    text
+}
+
+/// When `token` expires: its own expiry when known, else `default_lifetime` after its issue
+/// (the lifetime the cache assumed for it).
+pub(crate) fn expiry(token: &Token, default_lifetime: Duration) -> SystemTime {
+    token
+        .expires_at()
+        .unwrap_or_else(|| token.issued_at() + default_lifetime)
+}
+
+/// `record` as one JSON line, in a buffer that is zeroized when dropped; `secret_len` is the
+/// length of the secret strings in it.
+fn json_line(record: &impl Serialize, secret_len: usize) -> Zeroizing<String> {
     // Room for the worst case (every character escaped), so the buffer is never reallocated
     // and no unzeroized copy of the token is left behind.
-    let capacity = 2 * (record.access_token.len() + record.token_type.len()) + 128;
+    let capacity = 6 * secret_len + 256;
     let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    // Serializing strings and an integer into memory cannot fail.
-    let _ = serde_json::to_writer(&mut *bytes, &record);
+    // Serializing strings and integers into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *bytes, record);
     bytes.push(b'\n');
     // serde_json writes UTF-8.
     Zeroizing::new(String::from_utf8(std::mem::take(&mut *bytes)).unwrap_or_default())
@@ -160,6 +225,61 @@ mod tests {
         let value: serde_json::Value =
             serde_json::from_str(&json(&old, Duration::from_secs(600), now)).unwrap();
         assert_eq!(value["expires_in"], 0);
+    }
+
+    #[test]
+    fn exec_credential_shape() {
+        let issued = at(1_700_000_000);
+        let token = Token::builder("a\"b")
+            .issued_at(issued)
+            .expires_in(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let text = exec_credential(
+            &token,
+            "client.authentication.k8s.io/v1beta1",
+            Duration::ZERO,
+        );
+        assert!(text.ends_with('\n') && text.matches('\n').count() == 1);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "kind": "ExecCredential",
+                "status": {"token": "a\"b", "expirationTimestamp": "2023-11-14T23:13:20Z"}
+            })
+        );
+        // Unknown lifetime: the default one, counted from issue.
+        let unknown = Token::builder("t").issued_at(issued).build().unwrap();
+        let value: serde_json::Value = serde_json::from_str(&exec_credential(
+            &unknown,
+            "client.authentication.k8s.io/v1",
+            Duration::from_secs(600),
+        ))
+        .unwrap();
+        assert_eq!(
+            value["status"]["expirationTimestamp"],
+            "2023-11-14T22:23:20Z"
+        );
+    }
+
+    #[test]
+    fn git_credential_lines() {
+        let token = Token::builder("tok")
+            .issued_at(at(1_700_000_000))
+            .expires_in(Duration::from_millis(3_600_900))
+            .build()
+            .unwrap();
+        assert_eq!(
+            *git_credential(&token, "x-access-token", Duration::ZERO),
+            "username=x-access-token\npassword=tok\npassword_expiry_utc=1700003600\n"
+        );
+        let unknown = Token::builder("tok").issued_at(at(1_000)).build().unwrap();
+        assert_eq!(
+            *git_credential(&unknown, "bot", Duration::from_secs(600)),
+            "username=bot\npassword=tok\npassword_expiry_utc=1600\n"
+        );
     }
 
     #[test]

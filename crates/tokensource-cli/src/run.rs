@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::args::{CacheArgs, Command, ProfileArgs};
 use crate::failure::Failure;
-use crate::output;
+use crate::{agent, exec_credential, git_credential, output};
 
 /// Runs `command` and returns its whole output.
 pub(crate) async fn run(command: Command) -> Result<Zeroizing<String>, Failure> {
@@ -35,13 +35,35 @@ pub(crate) async fn run(command: Command) -> Result<Zeroizing<String>, Failure> 
         Command::Headers { profile, cache } => {
             let options = build_options(&cache)?;
             let (profile, token) = fetch(&profile, &options).await?;
-            let extra = profile
-                .headers()
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes()));
-            Ok(output::headers(&token, extra))
+            Ok(headers(&profile, &token))
         }
+        Command::ExecCredential {
+            profile,
+            cache,
+            api_version,
+        } => exec_credential::run(&profile, &cache, api_version).await,
+        Command::GitCredential {
+            profile,
+            cache,
+            username,
+            action,
+        } => git_credential::run(&profile, &cache, &username, action).await,
+        Command::Agent {
+            profile,
+            sink,
+            format,
+            once,
+        } => agent::run(&profile, &sink, format, once).await,
     }
+}
+
+/// `headers`' output for `token` of `profile`.
+pub(crate) fn headers(profile: &Profile, token: &Token) -> Zeroizing<String> {
+    let extra = profile
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    output::headers(token, extra)
 }
 
 /// The refresh policy of a run.
@@ -72,7 +94,7 @@ fn check_config(path: &Path) -> Result<Zeroizing<String>, Failure> {
 
 /// Where tokens are cached: memory only with `--no-cache`, else files in `--cache-dir` or the
 /// user's cache folder (for profiles without a `store` table of their own).
-fn build_options(cache: &CacheArgs) -> Result<BuildOptions, Error> {
+pub(crate) fn build_options(cache: &CacheArgs) -> Result<BuildOptions, Error> {
     let options = BuildOptions::default().with_policy(policy());
     if cache.no_cache {
         return Ok(options.memory_only());
@@ -95,11 +117,19 @@ fn default_cache_dir() -> Result<PathBuf, Error> {
         })
 }
 
-/// Builds the selected profile and fetches its token.
-async fn fetch(args: &ProfileArgs, options: &BuildOptions) -> Result<(Profile, Token), Error> {
+/// Builds the selected profile (no network: configuration errors are found here).
+pub(crate) fn load_profile(args: &ProfileArgs, options: &BuildOptions) -> Result<Profile, Error> {
     let config = Config::load(&args.config.config)?;
     let name = config.select_profile(args.profile.as_deref())?;
-    let profile = config.build_with_options(name, Registry::builtins(), options)?;
+    config.build_with_options(name, Registry::builtins(), options)
+}
+
+/// Builds the selected profile and fetches its token.
+pub(crate) async fn fetch(
+    args: &ProfileArgs,
+    options: &BuildOptions,
+) -> Result<(Profile, Token), Error> {
+    let profile = load_profile(args, options)?;
     let token = profile.source().token().await?;
     Ok((profile, token))
 }

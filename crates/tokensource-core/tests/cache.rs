@@ -418,3 +418,243 @@ async fn a_token_is_not_handed_out_in_its_last_second() {
     advance(Duration::from_millis(99_500)).await;
     assert_eq!(secret(&cache.token().await), "token-1");
 }
+
+/// A cache on `store` under one key, over `source`.
+fn cache_on(
+    source: &Scripted,
+    store: &Arc<MemoryStore>,
+    policy: RefreshPolicy,
+) -> Arc<CachedTokenSource<Scripted>> {
+    Arc::new(
+        CachedTokenSource::builder(source.clone())
+            .policy(policy)
+            .clock(TokioClock::new())
+            .store(store.clone(), "credential-key")
+            .build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_refreshes_before_the_margin_and_returns_the_new_token() {
+    let source = Scripted::new(vec![ok(120)]);
+    let cache = cache(&source, RefreshPolicy::default());
+    let start = Instant::now();
+    let first = cache.token().await.unwrap();
+    let mut previous = first;
+    for n in 1..=3 {
+        let next = cache.next_token(Some(&previous)).await.unwrap();
+        assert_eq!(next.expose_secret(), format!("token-{n}"));
+        previous = next;
+    }
+    assert_eq!(source.fetches(), 4, "one fetch per refresh");
+    // Each refresh started before its token entered its last 60 s (120 s lifetime, fetched
+    // 100 ms after it started), and not long before: within the margin's jitter of a tenth and
+    // the second of safety before expiry.
+    let started = source.started();
+    for (n, pair) in started.windows(2).enumerate() {
+        let issued = pair[0] + Duration::from_millis(100);
+        let margin_starts = issued + Duration::from_secs(60);
+        assert!(
+            pair[1] < margin_starts && pair[1] >= margin_starts - Duration::from_secs(8),
+            "refresh {n} started {:?} after the token was issued",
+            pair[1] - issued
+        );
+    }
+    assert!(start.elapsed() < Duration::from_secs(3 * 60));
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_returns_a_refresh_it_missed_at_once() {
+    let source = Scripted::new(vec![ok(120)]);
+    let cache = cache(&source, RefreshPolicy::default());
+    let first = cache.token().await.unwrap();
+    advance(Duration::from_secs(70)).await;
+    cache.token().await.unwrap(); // a caller inside the margin starts the refresh
+    sleep(Duration::from_millis(200)).await;
+    let next = tokio::time::timeout(Duration::from_millis(1), cache.next_token(Some(&first)))
+        .await
+        .expect("the refresh already happened")
+        .unwrap();
+    assert_eq!(next.expose_secret(), "token-1");
+    assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_reports_each_failed_refresh_and_waits_out_the_backoff() {
+    let source = Scripted::new(vec![
+        ok(120),
+        fail(ErrorKind::Unavailable),
+        fail(ErrorKind::Unavailable),
+        fail(ErrorKind::Unavailable),
+        ok(120),
+    ]);
+    let policy = RefreshPolicy::default()
+        .with_max_attempts(1)
+        .with_backoff(Duration::from_secs(4), Duration::from_secs(60));
+    let cache = cache(&source, policy);
+    let first = cache.token().await.unwrap();
+    for attempt in 1..=3 {
+        let error = cache.next_token(Some(&first)).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Unavailable, "attempt {attempt}");
+        assert_eq!(source.fetches(), 1 + attempt, "one fetch per call");
+        // Meanwhile the valid token is still served.
+        assert_eq!(secret(&cache.token().await), "token-0");
+    }
+    assert_eq!(secret(&cache.next_token(Some(&first)).await), "token-4");
+    assert_eq!(source.fetches(), 5);
+    // The attempts were spaced by the backoff (at least half of 4 s, 8 s, 16 s), not retried
+    // at once.
+    let started = source.started();
+    for (i, pair) in started[1..].windows(2).enumerate() {
+        let least = Duration::from_secs(2 << i);
+        assert!(
+            pair[1] - pair[0] >= least,
+            "gap {i}: {:?}",
+            pair[1] - pair[0]
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_after_expiry_keeps_trying_once_per_backoff_step() {
+    let source = Scripted::new(vec![ok(10), fail(ErrorKind::Unavailable)]);
+    let policy = RefreshPolicy::default()
+        .with_max_attempts(1)
+        .with_backoff(Duration::from_secs(1), Duration::from_secs(8));
+    let cache = cache(&source, policy);
+    let first = cache.token().await.unwrap();
+    let start = Instant::now();
+    let mut errors = 0;
+    while start.elapsed() < Duration::from_secs(120) {
+        assert!(cache.next_token(Some(&first)).await.is_err());
+        errors += 1;
+    }
+    // 120 s of backoff steps of 4 to 8 s once grown: a bounded number of fetches, each
+    // returned as an error (no spin, no silent retry).
+    assert_eq!(source.fetches(), 1 + errors);
+    assert!((10..=40).contains(&errors), "{errors} attempts in 120 s");
+    assert!(cache.token().await.is_err(), "the token has expired");
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_follows_a_refresh_made_by_another_process_through_the_store() {
+    use tokensource_core::clock::Clock;
+    // Tokens issued on the caches' clock, so that the store's view of their expiry (wall
+    // time) agrees with the paused monotonic time.
+    let clock = TokioClock::new();
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&fetches);
+    let source = Arc::new(tokensource_core::from_fn("fleet", move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            sleep(Duration::from_millis(100)).await;
+            Ok(Token::builder(format!("token-{n}"))
+                .issued_at(clock.system_time())
+                .expires_in(Duration::from_secs(120))
+                .build()?)
+        }
+    }));
+    let store = Arc::new(MemoryStore::new());
+    let cache = || {
+        CachedTokenSource::builder(Arc::clone(&source))
+            .clock(clock)
+            .store(store.clone(), "credential-key")
+            .build()
+    };
+    let (here, other) = (cache(), cache());
+    let first = here.token().await.unwrap();
+    assert_eq!(secret(&other.token().await), "token-0");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // Both hold token-0; whichever refreshes first fetches, the other reads the store (and may
+    // read token-0 again first, while it is still outside its margin there).
+    let (mine, theirs) = tokio::join!(
+        here.next_token(Some(&first)),
+        other.next_token(Some(&first))
+    );
+    assert_eq!(secret(&mine), "token-1");
+    assert_eq!(secret(&theirs), "token-1");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "one fetch for both caches"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_needs_a_runtime_with_a_time_driver() {
+    let source = Scripted::new(vec![ok(120)]);
+    let cache = CachedTokenSource::builder(source)
+        .policy(RefreshPolicy::default())
+        .build();
+    let token = Token::bearer("t").unwrap();
+    let error = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(cache.next_token(Some(&token)))
+    })
+    .join()
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Configuration);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_removes_a_token_from_the_store_that_this_cache_never_held() {
+    let store = Arc::new(MemoryStore::new());
+    let source = Scripted::new(vec![ok(3600)]);
+    let first_run = cache_on(&source, &store, RefreshPolicy::default());
+    let token = first_run.token().await.unwrap();
+    drop(first_run);
+
+    // A later process is told that token was refused (git's `erase`): it never loaded it.
+    let eraser = cache_on(&source, &store, RefreshPolicy::default());
+    // Another token than the stored one removes nothing.
+    eraser
+        .invalidate(&Token::bearer("unrelated").unwrap())
+        .await;
+    let reader = cache_on(&source, &store, RefreshPolicy::default());
+    assert_eq!(secret(&reader.token().await), "token-0");
+    assert_eq!(source.fetches(), 1);
+
+    eraser.invalidate(&token).await;
+    let next_run = cache_on(&source, &store, RefreshPolicy::default());
+    assert_eq!(secret(&next_run.token().await), "token-1");
+    assert_eq!(source.fetches(), 2);
+    // The new token is not removed by a late report about the old one.
+    cache_on(&source, &store, RefreshPolicy::default())
+        .invalidate(&token)
+        .await;
+    let last_run = cache_on(&source, &store, RefreshPolicy::default());
+    assert_eq!(secret(&last_run.token().await), "token-1");
+    assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn next_token_without_a_previous_token_fetches_the_first_per_backoff_step() {
+    let source = Scripted::new(vec![
+        fail(ErrorKind::Unavailable),
+        fail(ErrorKind::Unavailable),
+        ok(120),
+    ]);
+    let policy = RefreshPolicy::default()
+        .with_max_attempts(1)
+        .with_backoff(Duration::from_secs(4), Duration::from_secs(60));
+    let cache = cache(&source, policy);
+    assert!(cache.next_token(None).await.is_err());
+    assert!(cache.next_token(None).await.is_err());
+    assert_eq!(secret(&cache.next_token(None).await), "token-2");
+    assert_eq!(source.fetches(), 3);
+    let started = source.started();
+    assert!(started[1] - started[0] >= Duration::from_secs(2));
+    assert!(started[2] - started[1] >= Duration::from_secs(4));
+    // A valid cached token is the first token: no fetch.
+    let again = tokio::time::timeout(Duration::from_millis(1), cache.next_token(None))
+        .await
+        .expect("a valid token is cached");
+    assert_eq!(secret(&again), "token-2");
+    // An expired one is not: the next is fetched.
+    source.set(vec![ok(120)]);
+    advance(Duration::from_secs(121)).await;
+    assert_eq!(secret(&cache.next_token(None).await), "token-3");
+}

@@ -120,14 +120,28 @@ impl Setup {
         self.unset.push(name.to_owned());
     }
 
+    /// Unsets an environment variable set with [`set_env`](Setup::set_env).
+    pub(crate) fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(n, _)| n != name);
+    }
+
     fn command(&self, args: &[String]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tokensource"));
+        let mut command = self.program(BINARY);
+        command.args(args);
         command
-            .args(args)
+    }
+
+    /// A command running `program` (a path, or a name looked up on PATH) in this setup's
+    /// environment: its home, cache folder and secret, no configuration or profile from the
+    /// environment.
+    pub(crate) fn program(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
             // Not the configuration's folder, so relative paths must resolve against the file.
             .current_dir(self.dir.path().join("home"))
             .env_remove("TOKENSOURCE_CONFIG")
             .env_remove("TOKENSOURCE_PROFILE")
+            .env_remove("KUBERNETES_EXEC_INFO")
             .env("HOME", self.dir.path().join("home"))
             .env("XDG_CACHE_HOME", self.user_cache_dir());
         for name in &self.unset {
@@ -196,6 +210,28 @@ impl Setup {
         ]);
         self.run(&all).await
     }
+}
+
+/// The `tokensource` binary under test.
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_tokensource");
+
+/// The path of `program` on PATH; fails the test, naming what to install, when it is missing.
+pub(crate) fn require_program(program: &str, install: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("this test runs the real `{program}`, which is not on PATH: install {install}")
+    })
+}
+
+/// Runs `command` to its end off the async runtime (which serves the mock servers).
+pub(crate) async fn output_of(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn owned(args: &[&str]) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The caching layer: [`CachedTokenSource`] wraps any [`TokenSource`] and is itself one.
 
 mod flight;
+mod next;
 mod policy;
 
 use std::fmt;
@@ -36,7 +37,8 @@ use crate::{Error, Token, TokenSource};
 ///   longest backoff. A failed background refresh keeps serving the still-valid token.
 /// - **No storms**: refresh-ahead fetches are at least [`RefreshPolicy::with_min_interval`] apart, and
 ///   a token is used for at least that long even if it arrives already expired.
-/// - **Invalidate** drops the cached token only if it is still the one given. The first recovery
+/// - **Invalidate** drops the cached token only if it is still the one given, from memory and from
+///   the store (compare and delete there, also when this process never held it). The first recovery
 ///   is fast (one [`min_interval`](RefreshPolicy::with_min_interval)); when freshly fetched tokens
 ///   keep being refused (a permission problem, not the token), the refetch interval doubles up to
 ///   the longest backoff, the refused token is served meanwhile (so callers get the API's answer
@@ -244,6 +246,58 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
     pub fn source(&self) -> &S {
         &self.shared.source
     }
+
+    /// Waits for the token that follows `after` and returns it: for a process that hands the
+    /// cache's tokens on to others (a sidecar writing a token file) and so must see every
+    /// refresh, and every failed one. With `after = None`, the first token.
+    ///
+    /// - If the cache holds a valid token other than `after` (a refresh happened since), it is
+    ///   returned at once.
+    /// - Else this waits until `after` enters its refresh margin (at once if it already has,
+    ///   or if the cache holds no valid token), or, after a failed fetch, until the backoff
+    ///   allows the next attempt; then it refreshes, joining a fetch already running, and returns
+    ///   the fetch's result: the new token, or the error of the failed fetch (`after` stays
+    ///   cached and served to [`token`](TokenSource::token) callers while it is valid). Call it
+    ///   again to wait for the next attempt.
+    /// - A fetch that yields `after` again (a shared store still holding it) is not returned:
+    ///   the wait goes on until the refresh yields another token.
+    ///
+    /// "Another token" means another secret, or the same secret with another issue or expiry
+    /// time (a provider that hands out one long-lived key with a new expiry each time).
+    ///
+    /// It never spins: a refresh starts at most once per
+    /// [`min_interval`](RefreshPolicy::with_min_interval) and once per backoff step. Dropping
+    /// the future cancels the wait, not a fetch it started. Must be called inside a tokio runtime
+    /// with the time driver, else it returns a [`Configuration`](crate::ErrorKind::Configuration)
+    /// error.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use tokensource_core::{from_fn, CachedTokenSource, Error, RefreshPolicy, Token, TokenSource};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
+    /// let fetches = Arc::new(AtomicUsize::new(0));
+    /// let counter = fetches.clone();
+    /// let cache = CachedTokenSource::builder(from_fn("demo", move || {
+    ///     let n = counter.fetch_add(1, Ordering::SeqCst);
+    ///     async move { Ok(Token::builder(format!("token-{n}")).expires_in(Duration::from_secs(60)).build()?) }
+    /// }))
+    /// .policy(RefreshPolicy::default().with_margin(Duration::from_secs(10)))
+    /// .clock(tokensource_core::clock::TokioClock::new())
+    /// .build();
+    /// let first = cache.next_token(None).await?;
+    /// assert_eq!(first.expose_secret(), "token-0");
+    /// // Returns about 50 s later, when the first token entered its margin and was replaced.
+    /// let second = cache.next_token(Some(&first)).await?;
+    /// assert_eq!(second.expose_secret(), "token-1");
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn next_token(&self, after: Option<&Token>) -> Result<Token, Error> {
+        Arc::clone(&self.shared).next_token(after).await
+    }
 }
 
 impl<S: TokenSource + 'static> CacheBuilder<S> {
@@ -444,7 +498,11 @@ impl<S: TokenSource + 'static> Shared<S> {
     }
 
     async fn invalidate(&self, token: &Token) {
-        let dropped = {
+        // Whether `token` was the cached one (and is dropped), and whether to remove it from
+        // the store: also when this process does not hold it (a new process told of a token an
+        // earlier one handed out, as a git credential helper's `erase` is), since the store
+        // deletes it only if it still holds exactly that token.
+        let (dropped, from_store) = {
             let mut state = self.lock();
             let now = self.clock.now_millis();
             let current = self.current.load();
@@ -482,18 +540,20 @@ impl<S: TokenSource + 'static> Shared<S> {
                         );
                     }
                     state.invalidated = Some(token.clone());
-                    true
+                    (true, true)
                 }
-                _ => false,
+                // Already invalidated here: removed from the store then.
+                _ => (false, !seen),
             }
         };
         if dropped {
             tracing::debug!("cached token invalidated");
-            if let Some(binding) = &self.store
-                && let Err(error) = binding.store.remove(&binding.key, token).await
-            {
-                self.store_failed(&error);
-            }
+        }
+        if from_store
+            && let Some(binding) = &self.store
+            && let Err(error) = binding.store.remove(&binding.key, token).await
+        {
+            self.store_failed(&error);
         }
     }
 

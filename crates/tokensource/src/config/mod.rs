@@ -220,10 +220,12 @@ impl Config {
         if let Some((store, key)) = store {
             cache = cache.store(store, key);
         }
+        let cache = cache.build();
         Ok(Profile {
             name: name.clone(),
             provider: provider_name.to_owned(),
-            source: Arc::new(cache.build()),
+            source: Arc::new(cache.clone()),
+            cache,
             headers,
             api_origins,
         })
@@ -275,6 +277,8 @@ pub struct Profile {
     name: String,
     provider: String,
     source: Arc<dyn TokenSource>,
+    /// The same cache as `source`, typed.
+    cache: CachedTokenSource<Arc<dyn TokenSource>>,
     headers: HeaderMap,
     api_origins: Vec<Url>,
 }
@@ -293,6 +297,29 @@ impl Profile {
     /// The cached token source.
     pub fn source(&self) -> Arc<dyn TokenSource> {
         Arc::clone(&self.source)
+    }
+
+    /// The cache behind [`source`](Profile::source) (the same one: they share tokens), for
+    /// what only a cache offers: its refresh policy, or following its refreshes with
+    /// [`next_token`](CachedTokenSource::next_token), as a sidecar writing a token file does.
+    ///
+    /// ```
+    /// use tokensource::config::{Config, ProfileSettings, Provider, Registry};
+    /// use tokensource::{StaticTokenSource, Token};
+    ///
+    /// let mut registry = Registry::empty();
+    /// registry.register("static", |_: &ProfileSettings<'_>| {
+    ///     Ok(Provider::new(StaticTokenSource::new(Token::bearer("api-key")?)))
+    /// });
+    /// let config = Config::from_toml(
+    ///     "[profiles.p]\nprovider = \"static\"\nrefresh_margin_secs = 120\n",
+    /// )?;
+    /// let profile = config.build_with("p", &registry)?;
+    /// assert_eq!(profile.cache().policy().margin().as_secs(), 120);
+    /// # Ok::<(), tokensource::Error>(())
+    /// ```
+    pub fn cache(&self) -> &CachedTokenSource<Arc<dyn TokenSource>> {
+        &self.cache
     }
 
     /// Headers API requests need besides `Authorization` (e.g. Younium's `legal-entity`).
