@@ -1,8 +1,9 @@
 //! `git-credential`: a git credential helper (git's `credential.helper`).
 //!
 //! git runs the helper with an action and writes `key=value` lines on its stdin, ending with a
-//! blank line or EOF (gitcredentials(7), git-credential(1)). Only `password` matters here (for
-//! `erase`); every other key is read and ignored.
+//! blank line or EOF (gitcredentials(7), git-credential(1)). `protocol` and `host` decide whether
+//! a token may be handed out at all (never for plain `http` to a host other than loopback), and
+//! `password` is the token `erase` drops; every other key is ignored.
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -21,6 +22,10 @@ const MAX_REQUEST: u64 = 1024 * 1024;
 struct Request {
     /// The password git used (for `erase`: the token it says was refused).
     password: Option<Zeroizing<String>>,
+    /// The remote's protocol (`https`, `http`, ...).
+    protocol: Option<String>,
+    /// The remote's host, with its port when it has one.
+    host: Option<String>,
 }
 
 impl Request {
@@ -45,10 +50,47 @@ impl Request {
                 && let Ok(value) = std::str::from_utf8(value)
             {
                 request.password = Some(Zeroizing::new(value.to_owned()));
+            } else if let Some(value) = text.strip_prefix(b"protocol=") {
+                request.protocol = Some(String::from_utf8_lossy(value).into_owned());
+            } else if let Some(value) = text.strip_prefix(b"host=") {
+                request.host = Some(String::from_utf8_lossy(value).into_owned());
             }
         }
         Ok(request)
     }
+}
+
+impl Request {
+    /// Refuses to hand a token to plain `http` unless the host is loopback: the token would cross
+    /// the network in clear (the rule every token request follows, applied to git's remote).
+    fn check_transport(&self) -> Result<(), Failure> {
+        if !self
+            .protocol
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("http"))
+        {
+            return Ok(());
+        }
+        let host = self.host.as_deref().unwrap_or_default();
+        // The token-endpoint rule: plain http only to localhost, 127.0.0.0/8 or ::1.
+        let loopback = tokensource_http::Url::parse(&format!("http://{host}/"))
+            .is_ok_and(|url| tokensource_http::check_url(&url, false).is_ok());
+        if loopback {
+            return Ok(());
+        }
+        Err(Failure::from(tokensource::Error::configuration(
+            "git-credential",
+            format!(
+                "git asks for a token for plain http://{}: tokens are sent over https (or to loopback) only",
+                one_line_host(host)
+            ),
+        )))
+    }
+}
+
+/// `host` as git sent it, without control characters, for a one-line message.
+fn one_line_host(host: &str) -> String {
+    host.chars().filter(|c| !c.is_control()).take(256).collect()
 }
 
 /// Answers git's `action`.
@@ -62,6 +104,7 @@ pub(crate) async fn run(
         .map_err(|e| Failure::internal(format!("cannot read git's request on stdin: {e}")))?;
     match action {
         GitAction::Get => {
+            request.check_transport()?;
             let options = run::build_options(cache)?;
             let (_, token) = run::fetch(profile, &options).await?;
             Ok(output::git_credential(
@@ -127,6 +170,23 @@ mod tests {
         assert_eq!(password(b"password=\xff\n").as_deref(), None);
         // The last password wins, as in git.
         assert_eq!(password(b"password=a\npassword=b\n").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn plain_http_gets_a_token_only_on_loopback() {
+        let allowed = |input: &[u8]| Request::read(input).unwrap().check_transport().is_ok();
+        assert!(allowed(b"protocol=https\nhost=git.example.com\n"));
+        assert!(
+            allowed(b"host=git.example.com\n"),
+            "git always names the protocol; none is not http"
+        );
+        assert!(allowed(b"protocol=http\nhost=127.0.0.1:8080\n"));
+        assert!(allowed(b"protocol=http\nhost=localhost\n"));
+        assert!(allowed(b"protocol=http\nhost=[::1]:3000\n"));
+        assert!(!allowed(b"protocol=http\nhost=git.example.com\n"));
+        assert!(!allowed(b"protocol=HTTP\nhost=10.0.0.1\n"));
+        assert!(!allowed(b"protocol=http\nhost=127.0.0.1.evil.example\n"));
+        assert!(!allowed(b"protocol=http\n"));
     }
 
     #[test]
