@@ -193,7 +193,23 @@ impl FleetFailure {
     /// The record of `error`, the fleet's `failures`-th consecutive failure, after which nobody
     /// fetches before `retry_at`.
     pub fn new(error: &crate::Error, failures: u32, retry_at: SystemTime) -> Self {
-        let mut message = error.to_string();
+        use crate::ErrorKind;
+        // What `to_error` rebuilds the error from: the message without the provider and kind
+        // words that the rebuilt error's `Display` writes again.
+        let mut message = match error.kind() {
+            ErrorKind::CredentialsRejected => {
+                error.provider_message().unwrap_or_default().to_owned()
+            }
+            ErrorKind::Other => {
+                let shown = error.to_string();
+                let prefix = format!("{}: ", error.provider());
+                shown.strip_prefix(&prefix).unwrap_or(&shown).to_owned()
+            }
+            _ => match error.provider_message() {
+                Some(said) => format!("{}: {said}", error.detail()),
+                None => error.detail().to_owned(),
+            },
+        };
         if message.len() > 1024 {
             let mut end = 1024;
             while !message.is_char_boundary(end) {
@@ -228,8 +244,8 @@ impl FleetFailure {
         );
         let error = match self.kind() {
             ErrorKind::CredentialsRejected => {
-                Error::credentials_rejected(provider, self.status.unwrap_or(401), None)
-                    .with_provider_message(&self.message)
+                let said = Some(self.message.clone()).filter(|m| !m.is_empty());
+                Error::credentials_rejected(provider, self.status.unwrap_or(401), said)
             }
             ErrorKind::InvalidResponse => Error::invalid_response(provider, detail),
             ErrorKind::Configuration => Error::configuration(provider, detail),
@@ -599,6 +615,40 @@ pub fn decode(bytes: &[u8]) -> Result<Token, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replayed_failure_reads_like_the_original() {
+        use crate::Error;
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cases = [
+            Error::credentials_rejected("oauth2", 401, Some("invalid_client: bad key".into())),
+            Error::credentials_rejected("oauth2", 403, None),
+            Error::unavailable("oauth2", "HTTP 503").with_status(503),
+            Error::invalid_response("oauth2", "the body is not JSON").with_status(200),
+            Error::configuration("client_secret", "the secret file /s cannot be read"),
+        ];
+        for error in cases {
+            let record = FleetFailure::decode(&FleetFailure::new(&error, 1, at).encode()).unwrap();
+            let replayed = record.to_error();
+            let shown = replayed.to_string();
+            assert_eq!(replayed.kind(), error.kind(), "{shown}");
+            assert_eq!(replayed.status(), error.status(), "{shown}");
+            assert_eq!(
+                shown.matches("oauth2").count(),
+                error.to_string().matches("oauth2").count(),
+                "{shown}"
+            );
+            assert!(
+                shown.starts_with(&error.to_string()) || shown.contains(error.detail()),
+                "{error} -> {shown}"
+            );
+            assert_eq!(
+                replayed.provider_message(),
+                error.provider_message(),
+                "{shown}"
+            );
+        }
+    }
     use proptest::prelude::*;
 
     #[test]
