@@ -425,7 +425,14 @@ async fn requests_through_the_middleware() {
         memory.line(),
     ));
     assert_eq!(failures, 0, "requests failed");
-    assert_eq!(rejected, 0, "the API refused a token the cache handed out");
+    // A token is handed out until shortly before it expires (0.3 s of a 3 s lifetime); on an
+    // overloaded machine a request can reach the API after that, be refused and be replayed with
+    // a fresh token (no failure above). A cache that handed out expired tokens would see a third
+    // of the requests refused; a healthy one, none or a few.
+    assert!(
+        rejected * 20 <= calls,
+        "the API refused {rejected} of {calls} tokens the cache handed out"
+    );
     assert!(
         range.contains(&fetches),
         "{fetches} fetches in {elapsed:?}, expected {range:?}"
