@@ -28,12 +28,14 @@
     rust_2018_idioms
 )]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 pub mod clock;
 mod error;
 mod jwt;
 pub mod lifetime;
+pub mod observability;
 mod source;
 pub mod store;
 mod token;

@@ -64,6 +64,7 @@
 mod fault;
 mod noyo;
 mod oauth2;
+pub mod observe;
 mod protocol;
 mod providers;
 pub mod proxy;
