@@ -2,6 +2,9 @@
 //! [`Token`] it yields, the [`Error`] it fails with, and [`CachedTokenSource`], the caching layer
 //! every provider is used through.
 //!
+//! What the cache reports (a `tokensource.fetch` span per fetch, events, and with the `metrics`
+//! feature Prometheus-style metrics) is described in [`observability`].
+//!
 //! This crate has no HTTP client and knows no provider. Providers (`tokensource-younium`,
 //! `tokensource-client-credentials`, `tokensource-noyo`) implement [`TokenSource`]; most users
 //! depend on the `tokensource` facade instead of this crate.

@@ -413,3 +413,31 @@ async fn the_hot_path_reports_nothing() {
         "a call answered from the cached token created a span or an event"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_read_from_the_shared_store_is_a_flight_without_attempts() {
+    capture(); // installed before anything is reported
+    let store = std::sync::Arc::new(tokensource_core::store::MemoryStore::new());
+    let fetching = CachedTokenSource::builder(Scripted::new(vec![token(HOUR)]))
+        .provider("traces-store-fetcher")
+        .store(store.clone(), "credential")
+        .clock(TokioClock::new())
+        .build();
+    let reading = CachedTokenSource::builder(Scripted::new(vec![token(HOUR)]))
+        .provider("traces-store-reader")
+        .store(store, "credential")
+        .clock(TokioClock::new())
+        .build();
+    let fetched = fetching.token().await.unwrap();
+    let read = reading.token().await.unwrap();
+    assert!(read.same_secret(&fetched));
+
+    let fetcher = flights_done("traces-store-fetcher", 1).await;
+    assert_eq!(field(&fetcher[0], "origin"), Some("provider"));
+    assert_eq!(field(&fetcher[0], "attempt"), Some("1"));
+    let reader = flights_done("traces-store-reader", 1).await;
+    assert_eq!(field(&reader[0], "origin"), Some("store"));
+    assert_eq!(field(&reader[0], "attempt"), Some("0"));
+    assert_eq!(field(&reader[0], "outcome"), Some("ok"));
+    assert_no_token_reported();
+}

@@ -133,6 +133,7 @@ pub mod file_store;
     feature = "younium",
     feature = "client-credentials",
     feature = "config",
-    feature = "middleware"
+    feature = "middleware",
+    feature = "metrics"
 ))]
 pub struct ReadmeDoctests;

@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -116,6 +116,7 @@ impl<S: TokenSource + 'static> Launch<S> {
                 started: false,
                 span: Span::none(),
                 launched_at: Instant::now(),
+                attempts: AtomicU32::new(0),
             },
             delay,
             reason,
@@ -154,7 +155,7 @@ fn flight_span(provider: &str, reason: Reason, waited: bool) -> Span {
                 "tokensource.fetch",
                 provider,
                 reason = reason.as_str(),
-                attempt = 0u32,
+                attempt = Empty,
                 origin = Empty,
                 outcome = Empty,
                 status = Empty,
@@ -183,6 +184,8 @@ struct FlightGuard<S: TokenSource + 'static> {
     /// The flight's span, which gets the result's fields.
     span: Span,
     launched_at: Instant,
+    /// Calls of the source so far.
+    attempts: AtomicU32,
 }
 
 impl<S: TokenSource + 'static> FlightGuard<S> {
@@ -196,7 +199,7 @@ impl<S: TokenSource + 'static> FlightGuard<S> {
     /// Records the flight's result on its span.
     fn record(&self, result: &Result<(Token, Origin), Failed>) {
         let span = &self.span;
-        span.record("duration_ms", millis(self.launched_at.elapsed()));
+        span.record("attempt", self.attempts.load(Ordering::Relaxed));
         match result {
             Ok((_, origin)) => {
                 span.record("outcome", "ok");
@@ -207,6 +210,7 @@ impl<S: TokenSource + 'static> FlightGuard<S> {
                 span.record("status", failed.error.status());
             }
         }
+        span.record("duration_ms", millis(self.launched_at.elapsed()));
     }
 }
 
@@ -241,7 +245,7 @@ async fn run_flight<S: TokenSource + 'static>(mut guard: FlightGuard<S>, delay: 
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let result = guard.shared.fetch(&guard.span).await;
+    let result = guard.shared.fetch(&guard.attempts).await;
     guard.finish(result);
 }
 
@@ -306,27 +310,27 @@ impl<S: TokenSource + 'static> Shared<S> {
         }
     }
 
-    /// One flight's work; `span` is the flight's span, which counts the attempts.
-    async fn fetch(&self, span: &Span) -> Result<(Token, Origin), Failed> {
+    /// One flight's work; `attempts` counts the calls of the source.
+    async fn fetch(&self, attempts: &AtomicU32) -> Result<(Token, Origin), Failed> {
         match &self.store {
             None => self
-                .fetch_from_source(span)
+                .fetch_from_source(attempts)
                 .await
                 .map(|token| (token, Origin::Fetched))
                 .map_err(Failed::local),
             Some(binding) => {
-                self.fetch_through_store(&*binding.store, &binding.key, span)
+                self.fetch_through_store(&*binding.store, &binding.key, attempts)
                     .await
             }
         }
     }
 
     /// Fetches from the source, retrying retryable errors with backoff.
-    async fn fetch_from_source(&self, span: &Span) -> Result<Token, Error> {
+    async fn fetch_from_source(&self, attempts: &AtomicU32) -> Result<Token, Error> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            span.record("attempt", attempt);
+            attempts.fetch_add(1, Ordering::Relaxed);
             match self.attempt(attempt).await {
                 Err(error) if error.is_retryable() && attempt < self.policy.max_attempts() => {
                     let delay = self.policy.backoff(attempt, error.retry_after());
@@ -386,7 +390,7 @@ impl<S: TokenSource + 'static> Shared<S> {
         &self,
         store: &dyn TokenStore,
         key: &str,
-        span: &Span,
+        attempts: &AtomicU32,
     ) -> Result<(Token, Origin), Failed> {
         let started = self.clock.now_millis();
         let give_up_at = started.saturating_add(millis(jittered(self.longest_wait(), 0.5)));
@@ -400,24 +404,24 @@ impl<S: TokenSource + 'static> Shared<S> {
                     return Ok((token, Origin::Store));
                 }
                 Ok(_) => {}
-                Err(error) => return self.fetch_locally(&error, span).await,
+                Err(error) => return self.fetch_locally(&error, attempts).await,
             }
             match store.try_lease(key, self.policy.lease_ttl()).await {
                 Ok(Some(lease)) => {
                     self.store_ok();
-                    let result = self.fetch_as_holder(store, key, &lease, span).await;
+                    let result = self.fetch_as_holder(store, key, &lease, attempts).await;
                     if let Err(error) = store.release(key, &lease).await {
                         self.store_failed(&error);
                     }
                     return result;
                 }
                 Ok(None) => {}
-                Err(error) => return self.fetch_locally(&error, span).await,
+                Err(error) => return self.fetch_locally(&error, attempts).await,
             }
             let now = self.clock.now_millis();
             if now >= give_up_at {
                 tracing::warn!("the token store's lease was held too long; fetching locally");
-                return self.fetch_locally_anyway(span).await;
+                return self.fetch_locally_anyway(attempts).await;
             }
             let left = Duration::from_millis(give_up_at - now);
             // With notifications, wake on them (re-reading now and then in case one is lost);
@@ -433,7 +437,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 .wait_for_change(key, &mut cursor, wait.min(left))
                 .await
             {
-                return self.fetch_locally(&error, span).await;
+                return self.fetch_locally(&error, attempts).await;
             }
         }
     }
@@ -446,7 +450,7 @@ impl<S: TokenSource + 'static> Shared<S> {
         store: &dyn TokenStore,
         key: &str,
         lease: &Lease,
-        span: &Span,
+        attempts: &AtomicU32,
     ) -> Result<(Token, Origin), Failed> {
         match store.get(key).await {
             Ok(Some(token)) if self.usable_from_store(&token) => {
@@ -475,7 +479,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 retry_in: Some(left),
             });
         }
-        match self.fetch_renewing(store, key, lease, span).await {
+        match self.fetch_renewing(store, key, lease, attempts).await {
             Ok(token) => {
                 if let Err(error) = store.put(key, &token).await {
                     self.store_failed(&error);
@@ -513,7 +517,7 @@ impl<S: TokenSource + 'static> Shared<S> {
         store: &dyn TokenStore,
         key: &str,
         lease: &Lease,
-        span: &Span,
+        attempts: &AtomicU32,
     ) -> Result<Token, Error> {
         let ttl = self.policy.lease_ttl();
         let renew = async {
@@ -529,7 +533,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 }
             }
         };
-        let fetch = std::pin::pin!(self.fetch_from_source(span));
+        let fetch = std::pin::pin!(self.fetch_from_source(attempts));
         let renew = std::pin::pin!(renew);
         match select(fetch, renew).await {
             Either::Left((result, _)) => result,
@@ -549,14 +553,14 @@ impl<S: TokenSource + 'static> Shared<S> {
     async fn fetch_locally(
         &self,
         error: &StoreError,
-        span: &Span,
+        attempts: &AtomicU32,
     ) -> Result<(Token, Origin), Failed> {
         self.store_failed(error);
-        self.fetch_locally_anyway(span).await
+        self.fetch_locally_anyway(attempts).await
     }
 
-    async fn fetch_locally_anyway(&self, span: &Span) -> Result<(Token, Origin), Failed> {
-        self.fetch_from_source(span)
+    async fn fetch_locally_anyway(&self, attempts: &AtomicU32) -> Result<(Token, Origin), Failed> {
+        self.fetch_from_source(attempts)
             .await
             .map(|token| (token, Origin::Fetched))
             .map_err(Failed::local)
