@@ -373,63 +373,69 @@ impl<S: TokenSource + 'static> Shared<S> {
     }
 
     async fn token_slow(self: Arc<Self>) -> Result<Token, Error> {
-        let (mut flight, launch) = {
-            let mut state = self.lock();
-            let now = self.clock.now_millis();
-            if let Some(entry) = &*self.current.load() {
-                if now < entry.refresh_at {
-                    return Ok(entry.handout().clone());
-                }
-                if now < entry.expires_at {
-                    // Inside the margin: hand out the valid token, refresh in the background.
-                    // Without a usable runtime there is no background: the token is still
-                    // valid, and a caller gets the configuration error once it expires.
-                    let launch = if self.may_refresh_ahead(&state, now) {
-                        self.prepare_flight(&mut state, now, Reason::RefreshAhead, false)
-                            .ok()
-                            .map(|(_, launch)| launch)
-                    } else {
-                        None
-                    };
-                    let token = entry.handout().clone();
-                    drop(state);
-                    if let Some(launch) = launch {
-                        let left = entry.expires_at.saturating_sub(now);
-                        tracing::debug!(
-                            provider = &*self.provider,
-                            expires_in_ms = left,
-                            "refreshing the token ahead of expiry; the cached token is served \
-                             meanwhile"
-                        );
-                        self.record_expiry(now);
-                        launch.spawn();
+        // The launch lives in a block of its own, so that this future (which every call of
+        // `token` allocates) keeps no room for it across the wait below.
+        let mut flight = {
+            let (flight, launch) = {
+                let mut state = self.lock();
+                let now = self.clock.now_millis();
+                if let Some(entry) = &*self.current.load() {
+                    if now < entry.refresh_at {
+                        return Ok(entry.handout().clone());
                     }
-                    return Ok(token);
-                }
-            }
-            match &state.flight {
-                Some(flight) => (flight.clone(), None),
-                None => {
-                    if now < state.next_attempt_at
-                        && let Some(error) = &state.last_error
-                    {
-                        return Err(error.clone());
+                    if now < entry.expires_at {
+                        // Inside the margin: hand out the valid token, refresh in the background.
+                        // Without a usable runtime there is no background: the token is still
+                        // valid, and a caller gets the configuration error once it expires.
+                        let launch = if self.may_refresh_ahead(&state, now) {
+                            self.prepare_flight(&mut state, now, Reason::RefreshAhead, false)
+                                .ok()
+                                .map(|(_, launch)| launch)
+                        } else {
+                            None
+                        };
+                        let token = entry.handout().clone();
+                        drop(state);
+                        if let Some(launch) = launch {
+                            let left = entry.expires_at.saturating_sub(now);
+                            tracing::debug!(
+                                provider = &*self.provider,
+                                expires_in_ms = left,
+                                "refreshing the token ahead of expiry; the cached token is \
+                                 served meanwhile"
+                            );
+                            self.record_expiry(now);
+                            launch.spawn();
+                        }
+                        return Ok(token);
                     }
-                    let reason = if self.current.load().is_some() {
-                        Reason::Expired
-                    } else {
-                        Reason::NoToken
-                    };
-                    let (flight, launch) = self.prepare_flight(&mut state, now, reason, true)?;
-                    (flight, Some(launch))
                 }
+                match &state.flight {
+                    Some(flight) => (flight.clone(), None),
+                    None => {
+                        if now < state.next_attempt_at
+                            && let Some(error) = &state.last_error
+                        {
+                            return Err(error.clone());
+                        }
+                        let reason = if self.current.load().is_some() {
+                            Reason::Expired
+                        } else {
+                            Reason::NoToken
+                        };
+                        let (flight, launch) =
+                            self.prepare_flight(&mut state, now, reason, true)?;
+                        (flight, Some(launch))
+                    }
+                }
+            };
+            // Spawned without the lock held: spawning on a runtime that has shut down drops
+            // the task at once, and its guard then takes the lock to fail the flight.
+            if let Some(launch) = launch {
+                launch.spawn();
             }
+            flight
         };
-        // Spawned without the lock held: spawning on a runtime that has shut down drops the
-        // task at once, and its guard then takes the lock to fail the flight.
-        if let Some(launch) = launch {
-            launch.spawn();
-        }
         match flight.wait_for(Option::is_some).await {
             Ok(result) => result
                 .clone()
