@@ -55,6 +55,8 @@
 //! | `token store unavailable; fetching tokens locally until it is back` | `WARN` | `provider`, `store`, `error` | a store operation failed; the cache fetches in this process meanwhile. Once per episode, not per failed operation |
 //! | `token store is back; sharing tokens again` | `INFO` | `provider`, `store` | the store answered again after such a failure. Once per episode |
 //! | `the API refused the token (401); replaying the request with a new token` | `INFO` | `integration` (`middleware` or `tower`) | the `tokensource` facade's reqwest middleware or tower layer resends a request after a 401 |
+//! | `the API refused the token (401); the request cannot be replayed` | `DEBUG` | | its body cannot be copied: the 401 goes to the caller, the next request gets a new token |
+//! | `the API refused the token (401); the source gives the same token, so the request is not replayed` | `DEBUG` | | a source that cannot give another token (a static one, say) |
 //!
 //! # Metrics
 //! With the `metrics` feature (off by default), through whichever recorder the application
