@@ -1,7 +1,7 @@
 //! Secret hygiene: every error path and every `Debug`/`Display` of the public types, run with a
 //! sentinel client secret and sentinel tokens, and what is printed — the texts themselves,
 //! `tracing` events at TRACE level, and the process's whole stdout and stderr — never holds a
-//! sentinel. The CLI is run for every exit code the same way.
+//! sentinel, and neither does any metric label. The CLI is run for every exit code the same way.
 //!
 //! How the output is captured: [`whole_output_is_clean`] runs this test binary again as a child
 //! process with `TOKENSOURCE_HYGIENE_CHILD=1`, in which every scenario also prints each text it
@@ -15,6 +15,7 @@ mod client_auth;
 mod config;
 mod core_types;
 mod http_integrations;
+mod observability;
 mod providers;
 mod sentinel;
 mod stores;
@@ -55,6 +56,25 @@ fn whole_output_is_clean() {
     assert!(
         stderr.contains("token fetch failed"),
         "no tracing output on stderr:\n{stderr}"
+    );
+    // The reports of the observability paths ran too: fetch spans with their fields, a 401
+    // replay, a store outage.
+    for report in [
+        "tokensource.fetch{",
+        "outcome=\"ok\"",
+        "outcome=\"rejected\"",
+        "replaying the request with a new token",
+        "cached token invalidated",
+        "token store unavailable",
+    ] {
+        assert!(
+            stderr.contains(report),
+            "no {report:?} on stderr:\n{stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("tokensource_fetches_total"),
+        "no metric printed:\n{stdout}"
     );
     for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
         if let Some(found) = forbidden_in(text, &[]) {

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use tokensource_testkit::observe::MetricsRecorder;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// The client secret. `+`, `/` and `=` make its form-urlencoded and JSON forms differ from it.
 pub(crate) const SECRET: &str = "SENTINEL-SECRET+7f3a/x=";
@@ -97,14 +99,18 @@ impl Write for BufferWriter {
     }
 }
 
-/// Installs the global TRACE subscriber once, and returns the buffer it writes to.
+/// Installs the global TRACE subscriber (and the global metrics recorder) once, and returns
+/// the buffer the subscriber writes to. Spans are written when they close, with every field
+/// recorded on them.
 pub(crate) fn trace_buffer() -> Arc<Mutex<Vec<u8>>> {
     TRACE_BUFFER
         .get_or_init(|| {
+            MetricsRecorder::global();
             let buffer = Arc::new(Mutex::new(Vec::new()));
             let writer = BufferWriter(Arc::clone(&buffer));
             let subscriber = tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::TRACE)
+                .with_span_events(FmtSpan::CLOSE)
                 .with_ansi(false)
                 .with_writer(move || writer.clone())
                 .finish();
@@ -179,8 +185,13 @@ impl Seen {
         self.record(what, error.provider().to_owned());
     }
 
-    /// Asserts that nothing formatted, and nothing traced so far, holds a forbidden string.
-    pub(crate) fn check(self) {
+    /// Asserts that nothing formatted, nothing traced so far and no metric's name or label holds
+    /// a forbidden string.
+    pub(crate) fn check(mut self) {
+        // The metrics so far, printed in the child as an application's exporter would.
+        for (name, labels) in MetricsRecorder::global().keys() {
+            self.record("metric", format!("{name} {labels:?}"));
+        }
         assert!(
             !self.texts.is_empty(),
             "{}: nothing was formatted",

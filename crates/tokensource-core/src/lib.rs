@@ -2,6 +2,9 @@
 //! [`Token`] it yields, the [`Error`] it fails with, and [`CachedTokenSource`], the caching layer
 //! every provider is used through.
 //!
+//! What the cache reports (a `tokensource.fetch` span per fetch, events, and with the `metrics`
+//! feature Prometheus-style metrics) is described in [`observability`].
+//!
 //! This crate has no HTTP client and knows no provider. Providers (`tokensource-younium`,
 //! `tokensource-client-credentials`, `tokensource-noyo`) implement [`TokenSource`]; most users
 //! depend on the `tokensource` facade instead of this crate.
@@ -28,12 +31,14 @@
     rust_2018_idioms
 )]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 pub mod clock;
 mod error;
 mod jwt;
 pub mod lifetime;
+pub mod observability;
 mod secret;
 mod source;
 pub mod store;

@@ -96,6 +96,14 @@ impl fmt::Debug for Lease {
 ///   cache chooses growing, jittered timeouts.
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
+    /// A short, fixed name of the kind of store (`"memory"`, `"file"`, `"redis"`): the `store`
+    /// field and metric label of the cache's reports (see
+    /// [`observability`](crate::observability)). Never a secret, nor anything per key. The
+    /// default is `"custom"`.
+    fn name(&self) -> &str {
+        "custom"
+    }
+
     /// The token stored under `key`, if there is a trustworthy one.
     async fn get(&self, key: &str) -> Result<Option<Token>, StoreError>;
 
@@ -430,6 +438,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl TokenStore for MemoryStore {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Token>, StoreError> {
         Ok(self.lock().tokens.get(key).cloned())
     }

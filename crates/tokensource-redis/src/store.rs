@@ -580,6 +580,10 @@ where
 
 #[async_trait]
 impl TokenStore for RedisTokenStore {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Token>, StoreError> {
         self.inner.get(key).await
     }

@@ -49,6 +49,11 @@
 //! # }
 //! ```
 //!
+//! # Reports
+//! [`observe`] records what the code under test reports: every `tracing` span (fields, parent,
+//! `follows_from` links) and event, and every `metrics` counter, gauge and histogram, across the
+//! worker threads and spawned tasks a thread-local subscriber or recorder would miss.
+//!
 //! # Time
 //! The server keeps real time (it runs on its own thread). Do not pause tokio's clock in tests that
 //! talk to it over HTTP: a paused clock jumps ahead while the runtime waits for the socket and fires
@@ -64,6 +69,7 @@
 mod fault;
 mod noyo;
 mod oauth2;
+pub mod observe;
 pub mod oidc;
 mod protocol;
 mod providers;

@@ -18,6 +18,7 @@
 //! | `tower` | [`tower`]: the same as a `tower::Layer` |
 //! | `redis` | [`redis`]: the Redis token store for fleets |
 //! | `file-store` | [`file_store`]: tokens cached in files (what the CLI uses) |
+//! | `metrics` | metrics through the [`metrics`](https://docs.rs/metrics) facade (names in [`observability`]); `tracing` spans and events need no feature |
 //!
 //! ```toml
 //! [dependencies]
@@ -38,6 +39,9 @@ pub use tokensource_core::{
     RefreshPolicy, SecretSource, StaticTokenSource, Token, TokenBuilder, TokenSource, async_trait,
     clock, from_fn,
 };
+
+#[doc(inline)]
+pub use tokensource_core::observability;
 
 /// Where tokens are shared between processes: the [`TokenStore`](store::TokenStore) trait, the
 /// in-process [`MemoryStore`](store::MemoryStore), and what a store implementation exchanges
@@ -130,6 +134,7 @@ pub mod file_store;
     feature = "younium",
     feature = "client-credentials",
     feature = "config",
-    feature = "middleware"
+    feature = "middleware",
+    feature = "metrics"
 ))]
 pub struct ReadmeDoctests;

@@ -366,10 +366,28 @@ impl AuthRules {
     ) -> Result<Option<Token>, Error> {
         self.inner.source.invalidate(used).await;
         if !replayable {
+            tracing::debug!("the API refused the token (401); the request cannot be replayed");
             return Ok(None);
         }
         let fresh = self.inner.source.token().await?;
-        Ok((!fresh.same_secret(used)).then_some(fresh))
+        if fresh.same_secret(used) {
+            tracing::debug!(
+                "the API refused the token (401); the source gives the same token, so the \
+                 request is not replayed"
+            );
+            return Ok(None);
+        }
+        Ok(Some(fresh))
+    }
+
+    /// Reports a request resent after a 401 by `integration` (`"middleware"` or `"tower"`): an
+    /// event, and the `tokensource_replays_total` counter with the `metrics` feature.
+    pub(crate) fn replaying(&self, integration: &'static str) {
+        tracing::info!(
+            integration,
+            "the API refused the token (401); replaying the request with a new token"
+        );
+        tokensource_core::observability::record_replay();
     }
 
     /// A reqwest middleware applying these rules.

@@ -3,15 +3,19 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{Either, select};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use super::{FlightResult, Shared, millis};
+use crate::observability;
 use crate::store::{FleetFailure, Lease, StoreError, TokenStore};
 use crate::{Error, ErrorKind, Token, TokenSource};
 
@@ -27,6 +31,39 @@ pub(super) enum Origin {
     Fetched,
     /// Read from the shared store, published by another process.
     Store,
+}
+
+impl Origin {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Origin::Fetched => "provider",
+            Origin::Store => "store",
+        }
+    }
+}
+
+/// Why a flight started (the `reason` field of its span).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reason {
+    /// No token: the first use, or earlier fetches failed.
+    NoToken,
+    /// The cached token expired.
+    Expired,
+    /// An API refused the cached token.
+    Invalidated,
+    /// The valid cached token is inside its refresh margin.
+    RefreshAhead,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoToken => "no_token",
+            Reason::Expired => "expired",
+            Reason::Invalidated => "invalidated",
+            Reason::RefreshAhead => "refresh_ahead",
+        }
+    }
 }
 
 /// A failed flight: the error, and how long to wait before the next attempt when that was
@@ -55,6 +92,9 @@ pub(super) struct Launch<S: TokenSource + 'static> {
     runtime: Handle,
     guard: FlightGuard<S>,
     delay: Duration,
+    reason: Reason,
+    /// Whether the caller that starts it waits for it.
+    waited: bool,
 }
 
 impl<S: TokenSource + 'static> Launch<S> {
@@ -64,6 +104,8 @@ impl<S: TokenSource + 'static> Launch<S> {
         sender: watch::Sender<FlightResult>,
         id: u64,
         delay: Duration,
+        reason: Reason,
+        waited: bool,
     ) -> Self {
         Launch {
             runtime,
@@ -72,20 +114,61 @@ impl<S: TokenSource + 'static> Launch<S> {
                 sender: Some(sender),
                 id,
                 started: false,
+                span: Span::none(),
+                launched_at: Instant::now(),
+                attempts: AtomicU32::new(0),
             },
             delay,
+            reason,
+            waited,
         }
     }
 
-    /// Spawns the flight on the cache's runtime. Must be called without the state lock: on a
-    /// runtime that has shut down, the task is dropped at once and its guard fails the flight.
+    /// Spawns the flight on the cache's runtime, in its `tokensource.fetch` span. Must be
+    /// called without the state lock (on a runtime that has shut down, the task is dropped at
+    /// once and its guard fails the flight), in the caller's context (the span links to the
+    /// caller's span).
     pub(super) fn spawn(self) {
         let Launch {
             runtime,
-            guard,
+            mut guard,
             delay,
+            reason,
+            waited,
         } = self;
-        runtime.spawn(run_flight(guard, delay));
+        let span = flight_span(&guard.shared.provider, reason, waited);
+        guard.span = span.clone();
+        guard.launched_at = Instant::now();
+        runtime.spawn(run_flight(guard, delay).instrument(span));
+    }
+}
+
+/// The span of a flight, linked to the caller's current span: its child when the caller waits
+/// for the flight, else (a refresh in the background, which may outlive the caller's span) a
+/// root span that follows from it. See the `observability` module's documentation.
+fn flight_span(provider: &str, reason: Reason, waited: bool) -> Span {
+    let caller = Span::current();
+    macro_rules! fetch_span {
+        ($parent:expr) => {
+            tracing::info_span!(
+                parent: $parent,
+                "tokensource.fetch",
+                provider,
+                reason = reason.as_str(),
+                attempt = Empty,
+                origin = Empty,
+                outcome = Empty,
+                status = Empty,
+                duration_ms = Empty,
+            )
+        };
+    }
+    if waited {
+        fetch_span!(&caller)
+    } else {
+        let span = fetch_span!(None);
+        span.follows_from(&caller);
+        span
     }
 }
 
@@ -98,13 +181,36 @@ struct FlightGuard<S: TokenSource + 'static> {
     id: u64,
     /// Whether the task ever ran.
     started: bool,
+    /// The flight's span, which gets the result's fields.
+    span: Span,
+    launched_at: Instant,
+    /// Calls of the source so far.
+    attempts: AtomicU32,
 }
 
 impl<S: TokenSource + 'static> FlightGuard<S> {
     fn finish(mut self, result: Result<(Token, Origin), Failed>) {
         if let Some(sender) = self.sender.take() {
+            self.record(&result);
             self.shared.complete(self.id, result, &sender);
         }
+    }
+
+    /// Records the flight's result on its span.
+    fn record(&self, result: &Result<(Token, Origin), Failed>) {
+        let span = &self.span;
+        span.record("attempt", self.attempts.load(Ordering::Relaxed));
+        match result {
+            Ok((_, origin)) => {
+                span.record("outcome", "ok");
+                span.record("origin", origin.as_str());
+            }
+            Err(failed) => {
+                span.record("outcome", observability::outcome(failed.error.kind()));
+                span.record("status", failed.error.status());
+            }
+        }
+        span.record("duration_ms", millis(self.launched_at.elapsed()));
     }
 }
 
@@ -128,8 +234,9 @@ impl<S: TokenSource + 'static> Drop for FlightGuard<S> {
                 "the token fetch was dropped before it finished (its tokio runtime shut down)",
             )
         };
-        self.shared
-            .complete(self.id, Err(Failed::local(error)), &sender);
+        let result = Err(Failed::local(error));
+        self.record(&result);
+        self.shared.complete(self.id, result, &sender);
     }
 }
 
@@ -138,7 +245,7 @@ async fn run_flight<S: TokenSource + 'static>(mut guard: FlightGuard<S>, delay: 
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let result = guard.shared.fetch().await;
+    let result = guard.shared.fetch(&guard.attempts).await;
     guard.finish(result);
 }
 
@@ -176,6 +283,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                     state.next_attempt_at = now.saturating_add(millis(delay));
                     state.last_error = Some(error.clone());
                     tracing::warn!(
+                        provider = &*self.provider,
                         error = %error,
                         failures = state.failures,
                         retry_in_ms = millis(delay),
@@ -189,6 +297,7 @@ impl<S: TokenSource + 'static> Shared<S> {
             }
             result
         };
+        self.record_expiry(now);
         // Nobody waiting (a background refresh) is fine.
         let _ = sender.send(Some(result));
     }
@@ -201,29 +310,36 @@ impl<S: TokenSource + 'static> Shared<S> {
         }
     }
 
-    async fn fetch(&self) -> Result<(Token, Origin), Failed> {
+    /// One flight's work; `attempts` counts the calls of the source.
+    async fn fetch(&self, attempts: &AtomicU32) -> Result<(Token, Origin), Failed> {
         match &self.store {
             None => self
-                .fetch_from_source()
+                .fetch_from_source(attempts)
                 .await
                 .map(|token| (token, Origin::Fetched))
                 .map_err(Failed::local),
             Some(binding) => {
-                self.fetch_through_store(&*binding.store, &binding.key)
+                self.fetch_through_store(&*binding.store, &binding.key, attempts)
                     .await
             }
         }
     }
 
     /// Fetches from the source, retrying retryable errors with backoff.
-    async fn fetch_from_source(&self) -> Result<Token, Error> {
+    async fn fetch_from_source(&self, attempts: &AtomicU32) -> Result<Token, Error> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt().await {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            match self.attempt(attempt).await {
                 Err(error) if error.is_retryable() && attempt < self.policy.max_attempts() => {
                     let delay = self.policy.backoff(attempt, error.retry_after());
-                    tracing::debug!(error = %error, attempt, "token fetch failed, retrying");
+                    tracing::debug!(
+                        error = %error,
+                        attempt,
+                        retry_in_ms = millis(delay),
+                        "token fetch failed, retrying"
+                    );
                     tokio::time::sleep(delay).await;
                 }
                 result => return result,
@@ -231,13 +347,15 @@ impl<S: TokenSource + 'static> Shared<S> {
         }
     }
 
-    /// One call of the source, within the fetch deadline; a panic becomes an error.
-    async fn attempt(&self) -> Result<Token, Error> {
-        tracing::debug!("fetching a token");
+    /// One call of the source, within the fetch deadline; a panic becomes an error. Each is
+    /// counted in the fetch metrics.
+    async fn attempt(&self, attempt: u32) -> Result<Token, Error> {
+        tracing::debug!(attempt, "fetching a token");
         self.lock().last_fetch_at = Some(self.clock.now_millis());
         let timeout = self.policy.fetch_timeout();
+        let started = Instant::now();
         let call = AssertUnwindSafe(self.source.token()).catch_unwind();
-        match tokio::time::timeout(timeout, call).await {
+        let result = match tokio::time::timeout(timeout, call).await {
             Ok(Ok(result)) => result,
             // The payload is not shown: a panic message may quote anything, secrets included.
             Ok(Err(_panic)) => Err(Error::other(CACHE, "the token source panicked")),
@@ -249,7 +367,21 @@ impl<S: TokenSource + 'static> Shared<S> {
                     timeout.as_millis()
                 ),
             )),
-        }
+        };
+        let elapsed = started.elapsed();
+        let (outcome, status) = match &result {
+            Ok(_) => ("ok", None),
+            Err(error) => (observability::outcome(error.kind()), error.status()),
+        };
+        tracing::debug!(
+            attempt,
+            outcome,
+            status,
+            duration_ms = millis(elapsed),
+            "token fetch attempt finished"
+        );
+        observability::record_fetch(&self.provider, outcome, elapsed);
+        result
     }
 
     /// One fetch through the shared store: its token if usable, else under its lease (one
@@ -258,6 +390,7 @@ impl<S: TokenSource + 'static> Shared<S> {
         &self,
         store: &dyn TokenStore,
         key: &str,
+        attempts: &AtomicU32,
     ) -> Result<(Token, Origin), Failed> {
         let started = self.clock.now_millis();
         let give_up_at = started.saturating_add(millis(jittered(self.longest_wait(), 0.5)));
@@ -271,24 +404,24 @@ impl<S: TokenSource + 'static> Shared<S> {
                     return Ok((token, Origin::Store));
                 }
                 Ok(_) => {}
-                Err(error) => return self.fetch_locally(&error).await,
+                Err(error) => return self.fetch_locally(&error, attempts).await,
             }
             match store.try_lease(key, self.policy.lease_ttl()).await {
                 Ok(Some(lease)) => {
                     self.store_ok();
-                    let result = self.fetch_as_holder(store, key, &lease).await;
+                    let result = self.fetch_as_holder(store, key, &lease, attempts).await;
                     if let Err(error) = store.release(key, &lease).await {
                         self.store_failed(&error);
                     }
                     return result;
                 }
                 Ok(None) => {}
-                Err(error) => return self.fetch_locally(&error).await,
+                Err(error) => return self.fetch_locally(&error, attempts).await,
             }
             let now = self.clock.now_millis();
             if now >= give_up_at {
                 tracing::warn!("the token store's lease was held too long; fetching locally");
-                return self.fetch_locally_anyway().await;
+                return self.fetch_locally_anyway(attempts).await;
             }
             let left = Duration::from_millis(give_up_at - now);
             // With notifications, wake on them (re-reading now and then in case one is lost);
@@ -304,7 +437,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 .wait_for_change(key, &mut cursor, wait.min(left))
                 .await
             {
-                return self.fetch_locally(&error).await;
+                return self.fetch_locally(&error, attempts).await;
             }
         }
     }
@@ -317,11 +450,14 @@ impl<S: TokenSource + 'static> Shared<S> {
         store: &dyn TokenStore,
         key: &str,
         lease: &Lease,
+        attempts: &AtomicU32,
     ) -> Result<(Token, Origin), Failed> {
-        if let Ok(Some(token)) = store.get(key).await
-            && self.usable_from_store(&token)
-        {
-            return Ok((token, Origin::Store));
+        match store.get(key).await {
+            Ok(Some(token)) if self.usable_from_store(&token) => {
+                return Ok((token, Origin::Store));
+            }
+            Ok(_) => {}
+            Err(error) => self.store_failed(&error),
         }
         let shared = match store.failure(key).await {
             Ok(shared) => shared,
@@ -343,7 +479,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 retry_in: Some(left),
             });
         }
-        match self.fetch_renewing(store, key, lease).await {
+        match self.fetch_renewing(store, key, lease, attempts).await {
             Ok(token) => {
                 if let Err(error) = store.put(key, &token).await {
                     self.store_failed(&error);
@@ -381,6 +517,7 @@ impl<S: TokenSource + 'static> Shared<S> {
         store: &dyn TokenStore,
         key: &str,
         lease: &Lease,
+        attempts: &AtomicU32,
     ) -> Result<Token, Error> {
         let ttl = self.policy.lease_ttl();
         let renew = async {
@@ -396,7 +533,7 @@ impl<S: TokenSource + 'static> Shared<S> {
                 }
             }
         };
-        let fetch = std::pin::pin!(self.fetch_from_source());
+        let fetch = std::pin::pin!(self.fetch_from_source(attempts));
         let renew = std::pin::pin!(renew);
         match select(fetch, renew).await {
             Either::Left((result, _)) => result,
@@ -413,13 +550,17 @@ impl<S: TokenSource + 'static> Shared<S> {
             + self.policy.lease_ttl()
     }
 
-    async fn fetch_locally(&self, error: &StoreError) -> Result<(Token, Origin), Failed> {
+    async fn fetch_locally(
+        &self,
+        error: &StoreError,
+        attempts: &AtomicU32,
+    ) -> Result<(Token, Origin), Failed> {
         self.store_failed(error);
-        self.fetch_locally_anyway().await
+        self.fetch_locally_anyway(attempts).await
     }
 
-    async fn fetch_locally_anyway(&self) -> Result<(Token, Origin), Failed> {
-        self.fetch_from_source()
+    async fn fetch_locally_anyway(&self, attempts: &AtomicU32) -> Result<(Token, Origin), Failed> {
+        self.fetch_from_source(attempts)
             .await
             .map(|token| (token, Origin::Fetched))
             .map_err(Failed::local)
@@ -452,15 +593,31 @@ impl<S: TokenSource + 'static> Shared<S> {
         }
     }
 
+    /// A store operation failed: counted each time, reported once per episode.
     pub(super) fn store_failed(&self, error: &StoreError) {
+        let store = self.store.as_ref().map_or("", |binding| &*binding.name);
+        if let Some(binding) = &self.store {
+            observability::record_store_error(&binding.name);
+        }
         if !self.store_degraded.swap(true, Ordering::AcqRel) {
-            tracing::warn!(error = %error, "token store unavailable; fetching tokens locally until it is back");
+            tracing::warn!(
+                provider = &*self.provider,
+                store,
+                error = %error,
+                "token store unavailable; fetching tokens locally until it is back"
+            );
         }
     }
 
+    /// A store operation succeeded: the end of an episode of failures is reported once.
     fn store_ok(&self) {
         if self.store_degraded.swap(false, Ordering::AcqRel) {
-            tracing::info!("token store is back; sharing tokens again");
+            let store = self.store.as_ref().map_or("", |binding| &*binding.name);
+            tracing::info!(
+                provider = &*self.provider,
+                store,
+                "token store is back; sharing tokens again"
+            );
         }
     }
 }

@@ -16,6 +16,8 @@ use tokio::sync::watch;
 
 pub use policy::RefreshPolicy;
 
+use flight::Reason;
+
 use crate::clock::{Clock, CoarseClock};
 use crate::store::TokenStore;
 use crate::{Error, Token, TokenSource};
@@ -52,6 +54,11 @@ use crate::{Error, Token, TokenSource};
 ///   while its fetch runs; the others wait for the store's change notification (or poll at
 ///   growing, jittered intervals); a failure and the time of the next allowed attempt are shared
 ///   through the store, so an outage costs the fleet one request per backoff step.
+/// - **Observable off the hot path**: each fetch is a `tokensource.fetch` span linked to the
+///   caller that needed it, refresh ahead, invalidation and store outages are events, and with
+///   the `metrics` feature fetches, their durations, store errors and the token's remaining life
+///   are metrics, labelled with [`CacheBuilder::provider`]. A call answered from the cached token
+///   reports nothing. See [`observability`](crate::observability).
 ///
 /// Time comes from a [`Clock`]: the default reads the coarse monotonic clock; tests pass a
 /// [`TokioClock`](crate::clock::TokioClock) and use `tokio::time::pause`.
@@ -107,13 +114,19 @@ pub struct CacheBuilder<S> {
     clock: Arc<dyn Clock>,
     store: Option<StoreBinding>,
     runtime: Option<Handle>,
+    provider: Arc<str>,
 }
 
 /// A shared store and the key this cache's credential lives under.
 struct StoreBinding {
     store: Arc<dyn TokenStore>,
     key: String,
+    /// The store's [`name`](TokenStore::name), for events and metrics.
+    name: Arc<str>,
 }
+
+/// The provider label of a cache not given one.
+const UNKNOWN_PROVIDER: &str = "unknown";
 
 struct Shared<S> {
     source: S,
@@ -126,6 +139,8 @@ struct Shared<S> {
     state: Mutex<State>,
     /// Whether the store is failing, so that an outage is logged once, not per call.
     store_degraded: AtomicBool,
+    /// The provider's name in spans, events and metric labels.
+    provider: Arc<str>,
 }
 
 /// A cached token and the times (on the clock's millisecond timeline) that matter for it.
@@ -206,6 +221,8 @@ struct State {
     last_error: Option<Error>,
     /// The last token invalidated, never to be reloaded from a shared store.
     invalidated: Option<Token>,
+    /// Whether an invalidation happened since the last flight started (the next flight's reason).
+    invalidated_since_flight: bool,
 }
 
 impl<S: TokenSource + 'static> CachedTokenSource<S> {
@@ -222,6 +239,7 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
             clock: Arc::new(CoarseClock::default()),
             store: None,
             runtime: None,
+            provider: Arc::from(UNKNOWN_PROVIDER),
         }
     }
 
@@ -298,6 +316,11 @@ impl<S: TokenSource + 'static> CachedTokenSource<S> {
     pub async fn next_token(&self, after: Option<&Token>) -> Result<Token, Error> {
         Arc::clone(&self.shared).next_token(after).await
     }
+
+    /// The provider's name in spans, events and metric labels ([`CacheBuilder::provider`]).
+    pub fn provider(&self) -> &str {
+        &self.shared.provider
+    }
 }
 
 impl<S: TokenSource + 'static> CacheBuilder<S> {
@@ -320,10 +343,34 @@ impl<S: TokenSource + 'static> CacheBuilder<S> {
     /// contain the secret).
     #[must_use]
     pub fn store(mut self, store: Arc<dyn TokenStore>, key: impl Into<String>) -> Self {
+        let name = Arc::from(store.name());
         self.store = Some(StoreBinding {
             store,
             key: key.into(),
+            name,
         });
+        self
+    }
+
+    /// Names the provider in the cache's `tracing` fields and metric labels (`provider`; see
+    /// [`observability`](crate::observability)), such as `"younium"`; default `"unknown"`.
+    /// Profiles built from configuration set their `provider`. Keep it to a few fixed names (it
+    /// is a metric label) and never put a secret in it.
+    ///
+    /// ```
+    /// use tokensource_core::{CachedTokenSource, StaticTokenSource, Token};
+    ///
+    /// # fn main() -> Result<(), tokensource_core::InvalidToken> {
+    /// let cache = CachedTokenSource::builder(StaticTokenSource::new(Token::bearer("t")?))
+    ///     .provider("static")
+    ///     .build();
+    /// assert_eq!(cache.provider(), "static");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn provider(mut self, name: impl Into<String>) -> Self {
+        self.provider = Arc::from(name.into());
         self
     }
 
@@ -349,6 +396,7 @@ impl<S: TokenSource + 'static> CacheBuilder<S> {
                     ..State::default()
                 }),
                 store_degraded: AtomicBool::new(false),
+                provider: self.provider,
             }),
         }
     }
@@ -379,50 +427,69 @@ impl<S: TokenSource + 'static> Shared<S> {
     }
 
     async fn token_slow(self: Arc<Self>) -> Result<Token, Error> {
-        let (mut flight, launch) = {
-            let mut state = self.lock();
-            let now = self.clock.now_millis();
-            if let Some(entry) = &*self.current.load() {
-                if now < entry.refresh_at {
-                    return Ok(entry.handout().clone());
-                }
-                if now < entry.expires_at {
-                    // Inside the margin: hand out the valid token, refresh in the background.
-                    // Without a usable runtime there is no background: the token is still
-                    // valid, and a caller gets the configuration error once it expires.
-                    let launch = if self.may_refresh_ahead(&state, now) {
-                        self.prepare_flight(&mut state, now)
-                            .ok()
-                            .map(|(_, launch)| launch)
-                    } else {
-                        None
-                    };
-                    let token = entry.handout().clone();
-                    drop(state);
-                    if let Some(launch) = launch {
-                        launch.spawn();
+        // The launch lives in a block of its own, so that this future (which every call of
+        // `token` allocates) keeps no room for it across the wait below.
+        let mut flight = {
+            let (flight, launch) = {
+                let mut state = self.lock();
+                let now = self.clock.now_millis();
+                if let Some(entry) = &*self.current.load() {
+                    if now < entry.refresh_at {
+                        return Ok(entry.handout().clone());
                     }
-                    return Ok(token);
-                }
-            }
-            match &state.flight {
-                Some(flight) => (flight.clone(), None),
-                None => {
-                    if now < state.next_attempt_at
-                        && let Some(error) = &state.last_error
-                    {
-                        return Err(error.clone());
+                    if now < entry.expires_at {
+                        // Inside the margin: hand out the valid token, refresh in the background.
+                        // Without a usable runtime there is no background: the token is still
+                        // valid, and a caller gets the configuration error once it expires.
+                        let launch = if self.may_refresh_ahead(&state, now) {
+                            self.prepare_flight(&mut state, now, Reason::RefreshAhead, false)
+                                .ok()
+                                .map(|(_, launch)| launch)
+                        } else {
+                            None
+                        };
+                        let token = entry.handout().clone();
+                        drop(state);
+                        if let Some(launch) = launch {
+                            let left = entry.expires_at.saturating_sub(now);
+                            tracing::debug!(
+                                provider = &*self.provider,
+                                expires_in_ms = left,
+                                "refreshing the token ahead of expiry; the cached token is \
+                                 served meanwhile"
+                            );
+                            self.record_expiry(now);
+                            launch.spawn();
+                        }
+                        return Ok(token);
                     }
-                    let (flight, launch) = self.prepare_flight(&mut state, now)?;
-                    (flight, Some(launch))
                 }
+                match &state.flight {
+                    Some(flight) => (flight.clone(), None),
+                    None => {
+                        if now < state.next_attempt_at
+                            && let Some(error) = &state.last_error
+                        {
+                            return Err(error.clone());
+                        }
+                        let reason = if self.current.load().is_some() {
+                            Reason::Expired
+                        } else {
+                            Reason::NoToken
+                        };
+                        let (flight, launch) =
+                            self.prepare_flight(&mut state, now, reason, true)?;
+                        (flight, Some(launch))
+                    }
+                }
+            };
+            // Spawned without the lock held: spawning on a runtime that has shut down drops
+            // the task at once, and its guard then takes the lock to fail the flight.
+            if let Some(launch) = launch {
+                launch.spawn();
             }
+            flight
         };
-        // Spawned without the lock held: spawning on a runtime that has shut down drops the
-        // task at once, and its guard then takes the lock to fail the flight.
-        if let Some(launch) = launch {
-            launch.spawn();
-        }
         match flight.wait_for(Option::is_some).await {
             Ok(result) => result
                 .clone()
@@ -474,13 +541,21 @@ impl<S: TokenSource + 'static> Shared<S> {
     }
 
     /// Registers a new flight and returns a receiver for its result and the task to spawn
-    /// (after the lock is released).
+    /// (after the lock is released). `waited` says whether the caller waits for it (else it is
+    /// a refresh in the background).
     fn prepare_flight(
         self: &Arc<Self>,
         state: &mut State,
         now: u64,
+        reason: Reason,
+        waited: bool,
     ) -> Result<(watch::Receiver<FlightResult>, flight::Launch<S>), Error> {
         let runtime = self.runtime(state)?;
+        let reason = if std::mem::take(&mut state.invalidated_since_flight) {
+            Reason::Invalidated
+        } else {
+            reason
+        };
         // A fetch right after another (an invalidated token) waits out the minimum interval,
         // and after repeatedly refused tokens the growing refetch interval.
         let not_before = state
@@ -493,7 +568,15 @@ impl<S: TokenSource + 'static> Shared<S> {
         let (sender, receiver) = watch::channel(None);
         state.flight = Some(receiver.clone());
         state.flight_id = state.flight_id.wrapping_add(1);
-        let launch = flight::Launch::new(Arc::clone(self), runtime, sender, state.flight_id, delay);
+        let launch = flight::Launch::new(
+            Arc::clone(self),
+            runtime,
+            sender,
+            state.flight_id,
+            delay,
+            reason,
+            waited,
+        );
         Ok((receiver, launch))
     }
 
@@ -534,12 +617,14 @@ impl<S: TokenSource + 'static> Shared<S> {
                             entry.fetched_at,
                         ))));
                         tracing::warn!(
+                            provider = &*self.provider,
                             refused = state.refused_streak,
                             refetch_in_ms = state.refetch_not_before.saturating_sub(now),
                             "freshly fetched tokens keep being refused; backing off"
                         );
                     }
                     state.invalidated = Some(token.clone());
+                    state.invalidated_since_flight = true;
                     (true, true)
                 }
                 // Already invalidated here: removed from the store then.
@@ -547,7 +632,8 @@ impl<S: TokenSource + 'static> Shared<S> {
             }
         };
         if dropped {
-            tracing::debug!("cached token invalidated");
+            tracing::info!(provider = &*self.provider, "cached token invalidated");
+            self.record_expiry(self.clock.now_millis());
         }
         if from_store
             && let Some(binding) = &self.store
@@ -555,6 +641,22 @@ impl<S: TokenSource + 'static> Shared<S> {
         {
             self.store_failed(&error);
         }
+    }
+
+    /// Sets the `tokensource_token_expires_in_seconds` gauge from the cached token (zero
+    /// without one), with the `metrics` feature.
+    fn record_expiry(&self, now: u64) {
+        #[cfg(feature = "metrics")]
+        {
+            let left = self
+                .current
+                .load()
+                .as_ref()
+                .map_or(0, |entry| entry.expires_at.saturating_sub(now));
+            crate::observability::record_expires_in(&self.provider, Duration::from_millis(left));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = now;
     }
 
     /// The cache entry for `token`, which has `remaining` time to live as of `now`.
@@ -580,6 +682,7 @@ impl<S: fmt::Debug> fmt::Debug for CachedTokenSource<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &*self.shared;
         f.debug_struct("CachedTokenSource")
+            .field("provider", &shared.provider)
             .field("source", &shared.source)
             .field("policy", &shared.policy)
             .field("has_token", &shared.current.load().is_some())
@@ -591,6 +694,7 @@ impl<S: fmt::Debug> fmt::Debug for CachedTokenSource<S> {
 impl<S: fmt::Debug> fmt::Debug for CacheBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
+            .field("provider", &self.provider)
             .field("source", &self.source)
             .field("policy", &self.policy)
             .finish_non_exhaustive()

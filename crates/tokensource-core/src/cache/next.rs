@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
+use super::flight::Reason;
 use super::{FlightResult, Shared, flight, has_time_driver};
 use crate::{Error, Token, TokenSource};
 
@@ -69,7 +70,13 @@ impl<S: TokenSource + 'static> Shared<S> {
                         if now < due {
                             Step::Sleep(Duration::from_millis(due - now))
                         } else {
-                            let (flight, launch) = self.prepare_flight(&mut state, now)?;
+                            let reason = match &*current {
+                                Some(entry) if now < entry.expires_at => Reason::RefreshAhead,
+                                Some(_) => Reason::Expired,
+                                None => Reason::NoToken,
+                            };
+                            let (flight, launch) =
+                                self.prepare_flight(&mut state, now, reason, true)?;
                             Step::Wait(flight, Some(launch))
                         }
                     }

@@ -216,7 +216,9 @@ impl Config {
             ));
         }
 
-        let mut cache = CachedTokenSource::builder(source).policy(policy);
+        let mut cache = CachedTokenSource::builder(source)
+            .policy(policy)
+            .provider(provider_name);
         if let Some((store, key)) = store {
             cache = cache.store(store, key);
         }

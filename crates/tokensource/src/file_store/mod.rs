@@ -165,6 +165,10 @@ fn io_error(what: &str, path: &Path, error: std::io::Error) -> StoreError {
 
 #[async_trait]
 impl TokenStore for FileStore {
+    fn name(&self) -> &str {
+        "file"
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Token>, StoreError> {
         let files = self.files(key);
         let outcome = self.blocking(move || disk::read(&files)).await?;

@@ -70,6 +70,7 @@ impl Middleware for AuthMiddleware {
         };
         drop(response);
         self.rules.apply(retry.headers_mut(), &fresh);
+        self.rules.replaying("middleware");
         next.run(retry, extensions).await
     }
 }

@@ -108,6 +108,7 @@ where
             poll_fn(|cx| inner.poll_ready(cx))
                 .await
                 .map_err(Into::into)?;
+            rules.replaying("tower");
             inner.call(retry).await.map_err(Into::into)
         })
     }
