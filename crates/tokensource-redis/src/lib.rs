@@ -69,10 +69,12 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod connection;
 mod envelope;
 mod key;
 mod scripts;
 mod store;
+mod tls;
 
 pub use builder::RedisTokenStoreBuilder;
 pub use key::{CredentialKey, DEFAULT_KEY_PREFIX, credential_key};

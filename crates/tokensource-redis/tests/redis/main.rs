@@ -11,3 +11,4 @@ mod scale;
 mod store_ops;
 mod support;
 mod tamper;
+mod tls;
