@@ -234,13 +234,19 @@ fn base_args(port: u16, dir: Option<&Path>) -> Vec<String> {
     args
 }
 
-/// The arguments that make a server speak TLS with the [`TestPki`]'s server certificate.
+/// The arguments that make a server speak TLS with the [`TestPki`]'s server certificate, and
+/// present its client certificate where it connects to another server (the cluster bus,
+/// replication: the server certificate is for servers only).
 fn tls_args(pki: &TestPki, client_auth: ClientAuth) -> Vec<String> {
     vec![
         "--tls-cert-file".to_owned(),
         pki.server_cert_file().display().to_string(),
         "--tls-key-file".to_owned(),
         pki.server_key_file().display().to_string(),
+        "--tls-client-cert-file".to_owned(),
+        pki.client_cert_file().display().to_string(),
+        "--tls-client-key-file".to_owned(),
+        pki.client_key_file().display().to_string(),
         "--tls-ca-cert-file".to_owned(),
         pki.ca_file().display().to_string(),
         "--tls-auth-clients".to_owned(),
@@ -282,6 +288,10 @@ impl CliTls {
     }
 }
 
+/// How long one `redis-cli` command may run (a cluster that never joins would keep
+/// `--cluster create` waiting forever).
+const CLI_LIMIT: Duration = Duration::from_secs(30);
+
 /// Runs `redis-cli -p port args...` and returns its output, or what went wrong.
 fn redis_cli(port: u16, tls: Option<&CliTls>, args: &[&str]) -> Result<String, String> {
     let mut command = Command::new("redis-cli");
@@ -289,11 +299,26 @@ fn redis_cli(port: u16, tls: Option<&CliTls>, args: &[&str]) -> Result<String, S
     if let Some(tls) = tls {
         command.args(tls.args());
     }
-    let output = command
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run redis-cli: {e}; {INSTALL}"))?;
+    let deadline = Instant::now() + CLI_LIMIT;
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "redis-cli {} ran over {CLI_LIMIT:?}",
+                args.join(" ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.success()
         && !stdout.starts_with("ERR")
@@ -596,7 +621,8 @@ pub struct RedisSentinelSet {
     primary_port: u16,
     replica_port: u16,
     sentinel_port: u16,
-    primary: Process,
+    /// Killed by a test, possibly while others use the set.
+    primary: std::sync::Mutex<Process>,
     // Held to be stopped on drop.
     _replica: Process,
     _sentinel: Process,
@@ -677,7 +703,7 @@ impl RedisSentinelSet {
             primary_port,
             replica_port,
             sentinel_port,
-            primary,
+            primary: std::sync::Mutex::new(primary),
             _replica: replica,
             _sentinel: sentinel,
             _dir: dir,
@@ -720,8 +746,11 @@ impl RedisSentinelSet {
 
     /// Kills the primary: the sentinel notices after `down-after-milliseconds` and promotes
     /// the replica.
-    pub fn kill_primary(&mut self) {
-        self.primary.kill();
+    pub fn kill_primary(&self) {
+        self.primary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .kill();
     }
 
     /// Asks the sentinel to fail over now (`SENTINEL FAILOVER`): the replica is promoted and
@@ -736,6 +765,21 @@ impl RedisSentinelSet {
             &["sentinel", "failover", &self.master_name],
         )
         .unwrap_or_else(|e| panic!("SENTINEL FAILOVER: {e}"));
+    }
+
+    /// Makes the first primary a replica of the second server (what the sentinel does, some
+    /// seconds after a failover, to an old primary it sees running): its writes then answer
+    /// READONLY.
+    ///
+    /// # Panics
+    /// When the server refuses.
+    pub fn demote_first_primary(&self) {
+        redis_cli(
+            self.primary_port,
+            None,
+            &["replicaof", "127.0.0.1", &self.replica_port.to_string()],
+        )
+        .unwrap_or_else(|e| panic!("REPLICAOF: {e}"));
     }
 
     /// Waits until the sentinel names the replica as the primary.
