@@ -61,8 +61,15 @@ const MAX_FAILURE_LEN: usize = 8192;
 ///   [`op_timeout`](RedisTokenStoreBuilder::op_timeout) (default 500 ms) with a [`StoreError`],
 ///   and the cache then fetches locally. Building the store never connects; the connection is
 ///   made on first use and remade after Redis comes back.
-/// - **No secrets shown**: `Debug` shows the server address and settings, never the URL's
-///   password, the client secret or a token.
+/// - **Failovers kept single-flight**: in a cluster or behind Sentinel, an operation that lost
+///   its primary finds the new one (the cluster's slot map, the sentinels' answer) within
+///   [`failover_timeout`](RedisTokenStoreBuilder::failover_timeout) rather than failing, so the
+///   processes of a fleet do not all fetch for themselves during a failover.
+/// - **Never written to an unverified server**: a `rediss://` server whose certificate fails
+///   verification, or that refuses the client certificate, gets no command; for a minute the
+///   store fails every operation at once, without connecting.
+/// - **No secrets shown**: `Debug` shows the servers' addresses and settings, never the URLs'
+///   passwords, the client secret, a client key or a token.
 ///
 /// Cloning is cheap (one reference count); clones share the connection. The store needs a tokio
 /// runtime with the time driver, like the cache itself.
