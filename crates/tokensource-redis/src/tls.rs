@@ -287,6 +287,31 @@ mod tests {
     }
 
     #[test]
+    fn extra_roots_are_trusted_besides_the_system_roots() {
+        let pki = tokensource_testkit::tls::TestPki::new();
+        let mut tls = TlsSettings::default();
+        tls.add_roots(pki.ca_pem().as_bytes(), "ca_pem").unwrap();
+        assert!(tls.is_set());
+        let system = rustls_native_certs::load_native_certs().certs;
+        let pem = tls
+            .redis_certificates()
+            .root_cert
+            .expect("the roots are given with the extra ones");
+        let given: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(given.len(), system.len() + 1);
+        assert!(system.iter().all(|root| given.contains(root)));
+        // Without extra roots the redis crate loads the system's itself.
+        assert!(
+            TlsSettings::default()
+                .redis_certificates()
+                .root_cert
+                .is_none()
+        );
+    }
+
+    #[test]
     fn files_are_checked_for_what_their_setting_expects() {
         let mut tls = TlsSettings::default();
         let error = tls.add_roots(b"no pem here", "ca_file").unwrap_err();
