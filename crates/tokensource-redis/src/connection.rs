@@ -111,6 +111,7 @@ enum Backend {
         next_node: AtomicUsize,
     },
     Sentinel {
+        master_name: String,
         /// Asks the sentinels; locked so that one operation at a time looks the primary up.
         sentinel: tokio::sync::Mutex<SentinelClient>,
         primary: Mutex<Option<Primary>>,
@@ -238,6 +239,7 @@ impl Connector {
                 let sentinel =
                     sentinel_client(&infos, master_name, certificates.as_ref()).map_err(invalid)?;
                 Backend::Sentinel {
+                    master_name: master_name.clone(),
                     sentinel: tokio::sync::Mutex::new(sentinel),
                     primary: Mutex::new(None),
                     generation: AtomicU64::new(0),
@@ -419,6 +421,7 @@ impl Connector {
             primary,
             generation,
             config,
+            ..
         } = &self.backend
         else {
             unreachable!("only sentinel stores have a primary to look up");
@@ -464,6 +467,54 @@ impl Connector {
                 *primary = None;
             }
         }
+    }
+
+    /// For a Sentinel-watched primary: a subscription to one sentinel's `+switch-master`
+    /// announcements, so that the store moves to a new primary as soon as it is promoted, while
+    /// the old one may still accept writes (a sentinel demotes it only when it sees it, seconds
+    /// later). `None` for the other topologies, or when no sentinel answers (failovers are then
+    /// noticed by their errors).
+    pub(crate) async fn primary_switches(&self) -> Option<redis::aio::PubSub> {
+        let Backend::Sentinel { sentinel, .. } = &self.backend else {
+            return None;
+        };
+        let subscribed = tokio::time::timeout(2 * self.timeouts.op, async {
+            let client = sentinel.lock().await.async_get_sentinel_client().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            RedisResult::Ok(pubsub)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(pubsub)) => Some(pubsub),
+            Ok(Err(error)) => {
+                tracing::debug!(error = %error, "cannot subscribe to the sentinels' announcements");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Takes a `+switch-master` announcement (`<name> <old ip> <old port> <new ip> <new port>`):
+    /// when it is about this store's primary, forgets the connection to the old one, so that
+    /// the next operation asks the sentinels. Returns whether it was.
+    pub(crate) fn primary_switched(&self, announcement: &str) -> bool {
+        let Backend::Sentinel {
+            master_name,
+            primary,
+            ..
+        } = &self.backend
+        else {
+            return false;
+        };
+        if announcement.split_whitespace().next() != Some(master_name.as_str()) {
+            return false;
+        }
+        tracing::debug!("the sentinels switched to a new primary");
+        *primary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        true
     }
 
     /// A pub/sub connection for change announcements: to the standalone server; to one node of

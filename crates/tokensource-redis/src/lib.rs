@@ -60,6 +60,9 @@
 //!   given with [`ca_file`](RedisTokenStoreBuilder::ca_file) or
 //!   [`ca_pem`](RedisTokenStoreBuilder::ca_pem);
 //!   [`client_identity`](RedisTokenStoreBuilder::client_identity) presents a client certificate.
+//!   The `redis` crate builds its TLS configuration with rustls's process-wide crypto provider:
+//!   building a TLS store installs aws-lc-rs as that provider unless the application installed
+//!   one before.
 //! - [`RedisTokenStore::cluster_builder`]: a Redis Cluster. Every operation is one key (a token, a
 //!   lease or a failure record, each in its own slot) and runs on that key's node; the scripts are
 //!   loaded where they run. The subscriber listens on one node (a `PUBLISH` reaches all of them)

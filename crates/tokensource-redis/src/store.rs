@@ -552,22 +552,43 @@ async fn subscribe(
             }
         }
         .await;
-        drop(connector);
         match connected {
             Ok(pubsub) => {
                 subscribed.send_replace(true);
                 delay = Duration::from_millis(250);
                 tracing::debug!("subscribed to token store change announcements");
                 let mut messages = pubsub.into_on_message();
+                // Behind Sentinel, the sentinels' announcements of a new primary too.
+                let mut switches = connector
+                    .primary_switches()
+                    .await
+                    .map(redis::aio::PubSub::into_on_message);
                 loop {
-                    let message = tokio::select! {
-                        message = messages.next() => message,
-                        _ = &mut stop => return,
+                    let switch = async {
+                        match &mut switches {
+                            Some(switches) => switches.next().await,
+                            None => std::future::pending().await,
+                        }
                     };
-                    let Some(message) = message else { break };
-                    let Some(store) = inner.upgrade() else { return };
-                    if let Some(key) = key_of_channel(&prefix, message.get_channel_name()) {
-                        store.changes.notify(key);
+                    tokio::select! {
+                        message = messages.next() => {
+                            let Some(message) = message else { break };
+                            let Some(store) = inner.upgrade() else { return };
+                            if let Some(key) = key_of_channel(&prefix, message.get_channel_name()) {
+                                store.changes.notify(key);
+                            }
+                        }
+                        switch = switch => match switch {
+                            Some(switch) => {
+                                let announcement: String = switch.get_payload().unwrap_or_default();
+                                // Listen to the new primary; waiters re-read from it.
+                                if connector.primary_switched(&announcement) {
+                                    break;
+                                }
+                            }
+                            None => switches = None,
+                        },
+                        _ = &mut stop => return,
                     }
                 }
                 tracing::debug!("lost the token store's change subscription; reconnecting");
@@ -580,6 +601,7 @@ async fn subscribe(
             }
             Err(_) => tracing::debug!("cannot subscribe to token store changes"),
         }
+        drop(connector);
         subscribed.send_replace(false);
         match inner.upgrade() {
             Some(store) => store.changes.notify_all(),

@@ -246,3 +246,125 @@ fn sentinel_settings_are_checked_when_the_store_is_built() {
     );
     assert!(!debug.contains("hunter2"), "{debug}");
 }
+
+/// After `SENTINEL FAILOVER` the old primary keeps accepting writes until a sentinel sees it and
+/// demotes it, seconds later. The store hears the sentinels' `+switch-master` and moves to the
+/// new primary at once, so that processes do not split between two primaries meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_moves_to_the_promoted_primary_before_the_old_one_is_demoted() {
+    let test = "a_store_moves_to_the_promoted_primary_before_the_old_one_is_demoted";
+    let set = Arc::new(
+        tokio::task::spawn_blocking(move || RedisSentinelSet::start(test))
+            .await
+            .unwrap(),
+    );
+    let (old_primary, new_primary) = set.server_urls();
+    let store = sentinel_store(&set);
+    let lifetime = Duration::from_secs(600);
+    store
+        .put(
+            &unique_key(test),
+            &crate::support::token("before", lifetime),
+        )
+        .await
+        .unwrap();
+    // Listening: to the primary's announcements and to the sentinel's.
+    for _ in 0..200 {
+        if store.change_cursor("any").is_notified() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        store.change_cursor("any").is_notified(),
+        "the store subscribed"
+    );
+
+    tokio::task::spawn_blocking({
+        let set = Arc::clone(&set);
+        move || {
+            set.failover();
+            set.wait_for_promotion(Duration::from_secs(20));
+        }
+    })
+    .await
+    .unwrap();
+    let mut on_new = raw_connection(&new_primary).await;
+    let mut on_old = raw_connection(&old_primary).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let key = unique_key(test);
+        store
+            .put(&key, &crate::support::token("after", lifetime))
+            .await
+            .unwrap();
+        let landed: bool = redis::cmd("EXISTS")
+            .arg(store.token_key(&key))
+            .query_async(&mut on_new)
+            .await
+            .unwrap();
+        if landed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store still writes to the old primary 5 s after the promotion"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let role: redis::Role = redis::cmd("ROLE").query_async(&mut on_old).await.unwrap();
+    assert!(
+        matches!(role, redis::Role::Primary { .. }),
+        "the old primary was still a primary when the store moved: {role:?}"
+    );
+}
+
+/// A store that has not subscribed (no cache waited on it yet, so it heard no announcement)
+/// still writes to a primary that was demoted: READONLY sends it to the sentinels for the new
+/// one, and the write succeeds there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_leaves_a_demoted_primary_on_readonly() {
+    let test = "a_store_leaves_a_demoted_primary_on_readonly";
+    let set = Arc::new(
+        tokio::task::spawn_blocking(move || RedisSentinelSet::start(test))
+            .await
+            .unwrap(),
+    );
+    let (_, new_primary) = set.server_urls();
+    let store = sentinel_store(&set);
+    let lifetime = Duration::from_secs(600);
+    let before = unique_key(test);
+    store
+        .put(&before, &crate::support::token("before", lifetime))
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking({
+        let set = Arc::clone(&set);
+        move || {
+            set.failover();
+            set.wait_for_promotion(Duration::from_secs(20));
+            set.demote_first_primary();
+        }
+    })
+    .await
+    .unwrap();
+    // Reads from the demoted primary still work; the write finds READONLY, then the new one.
+    let key = unique_key(test);
+    store
+        .put(&key, &crate::support::token("after", lifetime))
+        .await
+        .expect("the write goes to the new primary");
+    let mut on_new = raw_connection(&new_primary).await;
+    let landed: bool = redis::cmd("EXISTS")
+        .arg(store.token_key(&key))
+        .query_async(&mut on_new)
+        .await
+        .unwrap();
+    assert!(landed, "the token is on the new primary");
+    let lease = store
+        .try_lease(&key, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("a free lease");
+    store.release(&key, &lease).await.unwrap();
+}
