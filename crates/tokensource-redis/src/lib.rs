@@ -67,8 +67,9 @@
 //!   lease or a failure record, each in its own slot) and runs on that key's node; the scripts are
 //!   loaded where they run. The subscriber listens on one node (a `PUBLISH` reaches all of them)
 //!   and moves to the next seed node when its node fails.
-//! - [`RedisTokenStore::sentinel_builder`]: the primary the sentinels name, asked again after a
-//!   connection error or a `READONLY` answer from a demoted primary.
+//! - [`RedisTokenStore::sentinel_builder`]: the primary the sentinels name, asked again when they
+//!   announce a new one (`+switch-master`), after a connection error, or after a `READONLY`
+//!   answer from a demoted primary.
 //!
 //! # When Redis is down, fails over, or fails TLS verification
 //! Every operation gives up after [`op_timeout`](RedisTokenStoreBuilder::op_timeout) with a
