@@ -81,6 +81,22 @@ impl WorkDir {
         ));
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        // Removed on drop, and in any case once this process has exited (a shared cluster is a
+        // static, never dropped; a test may be killed).
+        let script = format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; rm -rf '{}'",
+            std::process::id(),
+            dir.display()
+        );
+        if let Ok(mut watcher) = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            std::thread::spawn(move || watcher.wait());
+        }
         WorkDir(dir)
     }
 
