@@ -334,3 +334,213 @@ async fn a_fleet_of_command_profiles_on_redis_runs_the_command_once() {
     assert!(tokens.iter().all(|t| t.same_secret(&tokens[0])));
     assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
 }
+
+/// A client-credentials profile `p` for `token_url` with the store table `store`.
+fn profile_with_store(token_url: &str, store: &str) -> String {
+    format!(
+        "[profiles.p]\nprovider = \"client-credentials\"\ntoken_url = \"{token_url}\"\nclient_id = \"fleet-client\"\nclient_secret = \"fleet-secret\"\n[profiles.p.store]\nkind = \"redis\"\n{store}\n"
+    )
+}
+
+#[test]
+fn redis_store_keys_are_checked_and_errors_name_them() {
+    let pki = tokensource_testkit::tls::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(pki.ca_file(), dir.path().join("ca.pem")).unwrap();
+    std::fs::copy(pki.client_cert_file(), dir.path().join("client.pem")).unwrap();
+    std::fs::copy(pki.client_key_file(), dir.path().join("client.key")).unwrap();
+    std::fs::write(dir.path().join("not-pem.txt"), "hello").unwrap();
+    let tls = "url = \"rediss://localhost:6380\"";
+    let cases = [
+        ("mode = \"ring\"\nurl = \"redis://h\"", "mode"),
+        (
+            "mode = \"sentinel\"\nurls = [\"redis://h:26379\"]",
+            "master_name",
+        ),
+        (
+            "mode = \"cluster\"\nurls = [\"redis://h\"]\nmaster_name = \"m\"",
+            "master_name",
+        ),
+        ("master_name = \"m\"\nurl = \"redis://h\"", "master_name"),
+        ("mode = \"cluster\"\nurl = \"redis://h\"", "url"),
+        (
+            "mode = \"sentinel\"\nmaster_name = \"m\"\nurl = \"redis://h\"",
+            "url",
+        ),
+        ("urls = [\"redis://h\"]", "urls"),
+        ("mode = \"cluster\"", "urls"),
+        ("mode = \"cluster\"\nurls = []", "urls"),
+        ("mode = \"cluster\"\nurls = \"redis://h\"", "urls"),
+        ("mode = \"cluster\"\nurls = [\"http://h\"]", "urls"),
+        (
+            "mode = \"cluster\"\nurls = [\"redis://h:1\", \"rediss://h:2\"]",
+            "urls",
+        ),
+        ("", "url"),
+        ("url = \"rediss://h/#insecure\"", "url"),
+        ("url = \"redis://h\"\nca_file = \"ca.pem\"", "ca_file"),
+        (&format!("{tls}\nca_file = \"missing.pem\""), "ca_file"),
+        (&format!("{tls}\nca_file = \"not-pem.txt\""), "ca_file"),
+        (&format!("{tls}\nca_file = \"client.key\""), "ca_file"),
+        (
+            &format!("{tls}\nclient_cert_file = \"client.pem\""),
+            "client_key_file",
+        ),
+        (
+            &format!("{tls}\nclient_key_file = \"client.key\""),
+            "client_cert_file",
+        ),
+        (
+            &format!("{tls}\nclient_cert_file = \"not-pem.txt\"\nclient_key_file = \"client.key\""),
+            "client_cert_file",
+        ),
+        (
+            &format!("{tls}\nclient_cert_file = \"client.pem\"\nclient_key_file = \"ca.pem\""),
+            "client_key_file",
+        ),
+        ("url = \"redis://h\"\nkey_prefix = \"\"", "key_prefix"),
+        ("url = \"redis://h\"\nkey_prefx = \"a\"", "key_prefx"),
+    ];
+    for (store, key) in cases {
+        let text = profile_with_store("https://auth.example.com/token", store);
+        let config = Config::from_toml(&text).unwrap().with_base_dir(dir.path());
+        let error = config.check(Registry::builtins()).unwrap_err();
+        let field = format!("profiles.p.store.{key}");
+        assert_eq!(error.kind(), ErrorKind::Configuration, "{store}");
+        assert_eq!(error.field(), Some(field.as_str()), "{store}: {error}");
+        assert!(error.to_string().contains(&field), "{store}: {error}");
+    }
+
+    // Good tables of every mode check without connecting anywhere.
+    for store in [
+        "url = \"redis://127.0.0.1:1\"\nkey_prefix = \"team-a:\"".to_owned(),
+        format!(
+            "{tls}\nca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\nclient_key_file = \"client.key\""
+        ),
+        "mode = \"cluster\"\nurls = [\"redis://127.0.0.1:1\", \"redis://127.0.0.1:2\"]".to_owned(),
+        "mode = \"sentinel\"\nurls = [\"rediss://127.0.0.1:1\"]\nmaster_name = \"m\"\nca_file = \"ca.pem\"".to_owned(),
+    ] {
+        let text = profile_with_store("https://auth.example.com/token", &store);
+        let config = Config::from_toml(&text).unwrap().with_base_dir(dir.path());
+        assert_eq!(config.check(Registry::builtins()).unwrap(), ["p"], "{store}");
+        config.build("p").unwrap();
+    }
+}
+
+/// Eight profiles built from one file (eight processes) ask at once: returns the distinct
+/// tokens they got.
+async fn eight_processes(config: &Config) -> std::collections::BTreeSet<String> {
+    let profiles: Vec<_> = (0..8).map(|_| config.build("p").unwrap()).collect();
+    let tasks: Vec<_> = profiles
+        .iter()
+        .flat_map(|profile| {
+            (0..5).map(move |_| {
+                let source = profile.source();
+                tokio::spawn(async move { source.token().await })
+            })
+        })
+        .collect();
+    let mut secrets = std::collections::BTreeSet::new();
+    for task in tasks {
+        secrets.insert(task.await.unwrap().unwrap().expose_secret().to_owned());
+    }
+    secrets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_reaches_a_tls_redis_with_its_ca_file_client_certificate_and_key_prefix() {
+    use tokensource_testkit::redis_server::RedisServer;
+    use tokensource_testkit::tls::{ClientAuth, TestPki};
+    let test = "a_profile_reaches_a_tls_redis_with_its_ca_file_client_certificate_and_key_prefix";
+    let pki = TestPki::new();
+    let redis = RedisServer::started_tls(test, &pki, ClientAuth::Required);
+    let server = MockServer::oauth2(OAuth2Mock::new("fleet-client", "fleet-secret"))
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    for (from, to) in [
+        (pki.ca_file(), "certs/ca.pem"),
+        (pki.client_cert_file(), "certs/client.pem"),
+        (pki.client_key_file(), "certs/client.key"),
+    ] {
+        std::fs::copy(from, dir.path().join(to)).unwrap();
+    }
+    let path = dir.path().join("tokensource.toml");
+    std::fs::write(
+        &path,
+        profile_with_store(
+            &server.token_url(),
+            &format!(
+                "url = \"{}\"\nca_file = \"certs/ca.pem\"\nclient_cert_file = \"certs/client.pem\"\nclient_key_file = \"certs/client.key\"\nkey_prefix = \"team-a:tokens\"",
+                redis.tls_url()
+            ),
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    // Four processes one after the other (TLS handshakes of a debug build, many at once on a
+    // busy machine, can outlast the store's 500 ms operation timeout).
+    let mut secrets = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let profile = config.build("p").unwrap();
+        secrets.insert(
+            profile
+                .source()
+                .token()
+                .await
+                .unwrap()
+                .expose_secret()
+                .to_owned(),
+        );
+    }
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(
+        server.token_hits(),
+        1,
+        "one fetch for the fleet, through TLS"
+    );
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "--scan"])
+        .output()
+        .expect("redis-cli (install redis-tools)");
+    let keys = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!keys.trim().is_empty());
+    assert!(
+        keys.lines().all(|key| key.starts_with("team-a:tokens:")),
+        "{keys}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_on_a_cluster_and_behind_sentinel_share_one_fetch() {
+    use tokensource_testkit::redis_server::{RedisCluster, RedisSentinelSet};
+    let test = "profiles_on_a_cluster_and_behind_sentinel_share_one_fetch";
+    let (cluster, sentinel) = tokio::task::spawn_blocking(move || {
+        (RedisCluster::start(test, 3), RedisSentinelSet::start(test))
+    })
+    .await
+    .unwrap();
+    let quoted = |urls: Vec<String>| {
+        urls.iter()
+            .map(|url| format!("\"{url}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for store in [
+        format!("mode = \"cluster\"\nurls = [{}]", quoted(cluster.urls())),
+        format!(
+            "mode = \"sentinel\"\nurls = [{}]\nmaster_name = \"{}\"",
+            quoted(sentinel.sentinel_urls()),
+            sentinel.master_name()
+        ),
+    ] {
+        // A fresh token endpoint: its URL is part of the key, so nothing is stored yet.
+        let server = MockServer::oauth2(OAuth2Mock::new("fleet-client", "fleet-secret"))
+            .start()
+            .await;
+        let config = Config::from_toml(&profile_with_store(&server.token_url(), &store)).unwrap();
+        assert_eq!(eight_processes(&config).await.len(), 1, "{store}");
+        assert_eq!(server.token_hits(), 1, "{store}");
+    }
+}

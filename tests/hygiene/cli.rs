@@ -14,7 +14,8 @@ use serde_json::json;
 use tokensource_testkit::{Fault, MockServer, OAuth2Mock, RawResponse};
 
 use crate::sentinel::{
-    CLIENT_ID, REFRESH, SECRET, TOKEN, basic_credentials, forbidden_in, form_encoded_secret,
+    CLIENT_ID, REDIS_PASSWORD, REFRESH, SECRET, TOKEN, basic_credentials, forbidden_in,
+    form_encoded_secret,
 };
 
 const SECRET_VAR: &str = "TOKENSOURCE_HYGIENE_SECRET";
@@ -253,6 +254,28 @@ async fn every_exit_code() {
                 let issued: Vec<String> = server.last_token().into_iter().collect();
                 check("success", &args, &output, 0, &issued);
             }
+        }
+    }
+
+    // 0 with a Redis store that cannot be used (nothing listens; its URLs hold the Redis
+    // password): the run fetches without it and says so in one stderr line, without the password.
+    server.clear_faults();
+    let store = |lines: &str| format!("[profiles.p.store]\nkind = \"redis\"\n{lines}");
+    let down = format!("redis://u:{REDIS_PASSWORD}@127.0.0.1:1");
+    for store in [
+        store(&format!("url = \"{down}\"")),
+        store(&format!("mode = \"cluster\"\nurls = [\"{down}\"]")),
+        store(&format!(
+            "mode = \"sentinel\"\nmaster_name = \"m\"\nurls = [\"{down}\"]"
+        )),
+    ] {
+        for args in [&["token"][..], &["headers"]] {
+            let setup = Setup::new(&profile(&url, &secret_values()[1], &store));
+            let (_, args, output) = run(setup, args.to_vec()).await.unwrap();
+            let issued: Vec<String> = server.last_token().into_iter().collect();
+            check("store unavailable", &args, &output, 0, &issued);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(stderr.lines().count(), 1, "{store}: {args:?}: {stderr}");
         }
     }
 

@@ -4,7 +4,8 @@
 
 use secrecy::SecretString;
 use tokensource::config::{
-    BuildOptions, Config, CredentialIdentity, Provider, Registry, SecretValue, StoreKind,
+    BuildOptions, Config, CredentialIdentity, Provider, RedisMode, RedisSettings, Registry,
+    SecretValue, StoreKind,
 };
 use tokensource::{ErrorKind, StaticTokenSource, Token};
 
@@ -91,10 +92,17 @@ fn valid_configurations() {
     }
     seen.debug(
         "store kind",
-        &StoreKind::Redis {
-            url: format!("redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0"),
-        },
+        &StoreKind::Redis(RedisSettings::standalone(format!(
+            "redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0"
+        ))),
     );
+    let mut cluster =
+        RedisSettings::standalone(format!("rediss://user:{REDIS_PASSWORD}@10.0.0.1:7000"));
+    cluster.mode = RedisMode::Cluster;
+    cluster
+        .urls
+        .push(format!("rediss://:{REDIS_PASSWORD}@10.0.0.2:7000"));
+    seen.debug("redis settings", &StoreKind::Redis(cluster));
     seen.check();
 }
 

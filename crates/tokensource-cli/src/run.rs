@@ -1,5 +1,6 @@
 //! The commands: load the configuration, build the profile, fetch the token, format it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -93,9 +94,17 @@ fn check_config(path: &Path) -> Result<Zeroizing<String>, Failure> {
 }
 
 /// Where tokens are cached: memory only with `--no-cache`, else files in `--cache-dir` or the
-/// user's cache folder (for profiles without a `store` table of their own).
+/// user's cache folder (for profiles without a `store` table of their own). A store that fails
+/// is noted, to be said once on stderr (see [`fetch`]).
 pub(crate) fn build_options(cache: &CacheArgs) -> Result<BuildOptions, Error> {
-    let options = BuildOptions::default().with_policy(policy());
+    let options = BuildOptions::default()
+        .with_policy(policy())
+        .on_store_unavailable(|error| {
+            let mut first = STORE_FAILURE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            first.get_or_insert_with(|| error.to_string());
+        });
     if cache.no_cache {
         return Ok(options.memory_only());
     }
@@ -117,6 +126,9 @@ fn default_cache_dir() -> Result<PathBuf, Error> {
         })
 }
 
+/// The first failure of the profile's store in this run.
+static STORE_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 /// Builds the selected profile (no network: configuration errors are found here).
 pub(crate) fn load_profile(args: &ProfileArgs, options: &BuildOptions) -> Result<Profile, Error> {
     let config = Config::load(&args.config.config)?;
@@ -124,12 +136,27 @@ pub(crate) fn load_profile(args: &ProfileArgs, options: &BuildOptions) -> Result
     config.build_with_options(name, Registry::builtins(), options)
 }
 
-/// Builds the selected profile and fetches its token.
+/// Builds the selected profile and fetches its token. When its store failed and the token was
+/// fetched without it, says so in one stderr line (a failed run has only its failure line).
 pub(crate) async fn fetch(
     args: &ProfileArgs,
     options: &BuildOptions,
 ) -> Result<(Profile, Token), Error> {
     let profile = load_profile(args, options)?;
     let token = profile.source().token().await?;
+    let store_failure = STORE_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(failure) = store_failure {
+        let line: String = failure
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "tokensource: {line}; the token was fetched without the store"
+        );
+    }
     Ok((profile, token))
 }

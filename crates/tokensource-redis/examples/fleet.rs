@@ -1,16 +1,21 @@
-//! A fleet on one machine: K processes × M tasks call `token()` over a few token lifetimes, once
-//! with each process caching on its own and once sharing through Redis. Prints the token
-//! endpoint's hits and the latency of `token()` as a markdown table.
+//! A fleet on one machine: K processes × M tasks call `token()` over a few token lifetimes, with
+//! each process caching on its own, then sharing through Redis: a standalone server, the same
+//! over TLS (`rediss://` with a CA made for the run, given as `ca_file`), and a Redis Cluster of
+//! three primaries. Prints the token endpoint's hits and the latency of `token()` as a markdown
+//! table.
 //!
 //! ```sh
-//! TOKENSOURCE_TEST_REDIS_URL=redis://127.0.0.1:6379 \
-//!     cargo run --release -p tokensource-redis --example fleet
+//! cargo run --release -p tokensource-redis --example fleet
+//! FLEET_TARGETS=none,cluster cargo run --release -p tokensource-redis --example fleet
 //! ```
 //!
-//! Optional settings: `FLEET_PROCESSES` (4), `FLEET_TASKS` (50), `FLEET_LIFETIME_SECS` (4),
-//! `FLEET_LIFETIMES` (3), `FLEET_CALL_INTERVAL_MS` (10), `FLEET_ENDPOINT_DELAY_MS` (50).
-//! The token endpoint is a local mock that answers after `FLEET_ENDPOINT_DELAY_MS`; the
-//! processes are this example started again.
+//! The example starts the Redis servers it needs (`redis-server` and `redis-cli` must be
+//! installed); `TOKENSOURCE_TEST_REDIS_URL` names a running standalone server to use instead.
+//! Optional settings: `FLEET_TARGETS` (`none,standalone,tls,cluster`), `FLEET_PROCESSES` (4),
+//! `FLEET_TASKS` (50), `FLEET_LIFETIME_SECS` (4), `FLEET_LIFETIMES` (3),
+//! `FLEET_CALL_INTERVAL_MS` (10), `FLEET_ENDPOINT_DELAY_MS` (50). The token endpoint is a local
+//! mock that answers after `FLEET_ENDPOINT_DELAY_MS`; the processes are this example started
+//! again.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokensource_core::{CachedTokenSource, Error, Token, TokenSource, from_fn};
 use tokensource_redis::{RedisTokenStore, SecretString, credential_key};
+use tokensource_testkit::redis_server::{RedisCluster, RedisServer};
+use tokensource_testkit::tls::{ClientAuth, TestPki};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -83,11 +90,49 @@ struct Run {
     latencies_ns: Vec<u64>,
 }
 
+/// Where a run's processes share their token.
+enum Target {
+    None,
+    Standalone(String),
+    Tls { url: String, ca_file: String },
+    Cluster(Vec<String>),
+}
+
+impl Target {
+    fn label(&self) -> &'static str {
+        match self {
+            Target::None => "none (each process caches)",
+            Target::Standalone(_) => "Redis",
+            Target::Tls { .. } => "Redis over TLS (`rediss://`, `ca_file`)",
+            Target::Cluster(_) => "Redis Cluster (3 primaries)",
+        }
+    }
+
+    /// What a child process is told: its mode, its URLs, its CA file.
+    fn env(&self) -> [(&'static str, String); 3] {
+        let (mode, urls, ca) = match self {
+            Target::None => ("none", String::new(), String::new()),
+            Target::Standalone(url) => ("standalone", url.clone(), String::new()),
+            Target::Tls { url, ca_file } => ("standalone", url.clone(), ca_file.clone()),
+            Target::Cluster(urls) => ("cluster", urls.join(","), String::new()),
+        };
+        [
+            ("FLEET_MODE", mode.to_owned()),
+            ("FLEET_REDIS", urls),
+            ("FLEET_CA_FILE", ca),
+        ]
+    }
+}
+
+/// The servers the runs use, kept alive until the end.
+#[derive(Default)]
+struct Servers {
+    standalone: Option<RedisServer>,
+    tls: Option<(TestPki, RedisServer)>,
+    cluster: Option<RedisCluster>,
+}
+
 async fn parent() {
-    let Ok(redis_url) = std::env::var(REDIS_URL_VAR) else {
-        eprintln!("set {REDIS_URL_VAR}=redis://127.0.0.1:6379 to run the fleet example");
-        std::process::exit(2);
-    };
     let processes = setting("FLEET_PROCESSES", 4);
     let tasks = setting("FLEET_TASKS", 50);
     let lifetime = setting("FLEET_LIFETIME_SECS", 4);
@@ -95,9 +140,48 @@ async fn parent() {
     let interval = setting("FLEET_CALL_INTERVAL_MS", 10);
     let delay = setting("FLEET_ENDPOINT_DELAY_MS", 50);
     let run_ms = lifetime * lifetimes * 1000;
+    let wanted =
+        std::env::var("FLEET_TARGETS").unwrap_or_else(|_| "none,standalone,tls,cluster".into());
+
+    let mut servers = Servers::default();
+    let mut targets = Vec::new();
+    for name in wanted.split(',').map(str::trim) {
+        targets.push(match name {
+            "none" => Target::None,
+            "standalone" => Target::Standalone(match std::env::var(REDIS_URL_VAR) {
+                Ok(url) if !url.is_empty() => url,
+                _ => servers
+                    .standalone
+                    .insert(RedisServer::started("the fleet example"))
+                    .url(),
+            }),
+            "tls" => {
+                let pki = TestPki::new();
+                let server = RedisServer::started_tls("the fleet example", &pki, ClientAuth::None);
+                let target = Target::Tls {
+                    url: server.tls_url(),
+                    ca_file: pki.ca_file().display().to_string(),
+                };
+                servers.tls = Some((pki, server));
+                target
+            }
+            "cluster" => Target::Cluster(
+                servers
+                    .cluster
+                    .insert(RedisCluster::start("the fleet example", 3))
+                    .urls(),
+            ),
+            other => {
+                eprintln!(
+                    "FLEET_TARGETS: unknown target {other:?} (none, standalone, tls, cluster)"
+                );
+                std::process::exit(2);
+            }
+        });
+    }
 
     let mut runs = Vec::new();
-    for (label, shared) in [("none (each process caches)", false), ("Redis", true)] {
+    for target in &targets {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(Endpoint {
@@ -113,23 +197,16 @@ async fn parent() {
             &format!("client-{:x}", rand::random::<u64>()),
         );
         let start_at = unix_ms() + 1000;
-        let env: Vec<(&str, String)> = vec![
+        let mut env: Vec<(&str, String)> = vec![
             (CHILD_VAR, "1".to_owned()),
             ("FLEET_ENDPOINT", format!("{}/token", server.uri())),
-            (
-                "FLEET_REDIS",
-                if shared {
-                    redis_url.clone()
-                } else {
-                    String::new()
-                },
-            ),
             ("FLEET_KEY", key),
             ("FLEET_TASKS", tasks.to_string()),
             ("FLEET_RUN_MS", run_ms.to_string()),
             ("FLEET_INTERVAL_MS", interval.to_string()),
             ("FLEET_START_AT_MS", start_at.to_string()),
         ];
+        env.extend(target.env());
         let children: Vec<Child> = (0..processes).map(|_| spawn(&env)).collect();
         let results = tokio::task::spawn_blocking(move || {
             children.into_iter().map(collect).collect::<Vec<_>>()
@@ -137,7 +214,7 @@ async fn parent() {
         .await
         .expect("children collected");
         let mut run = Run {
-            label,
+            label: target.label(),
             calls: 0,
             errors: 0,
             hits: server.received_requests().await.map_or(0, |r| r.len()),
@@ -151,6 +228,7 @@ async fn parent() {
         run.latencies_ns.sort_unstable();
         runs.push(run);
     }
+    drop(servers);
 
     println!(
         "{processes} processes × {tasks} tasks, each calling token() every {interval} ms for \
@@ -222,6 +300,7 @@ async fn child() {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
     let number = |name: &str| -> u64 { var(name).parse().expect("a number") };
     let (endpoint, redis, key) = (var("FLEET_ENDPOINT"), var("FLEET_REDIS"), var("FLEET_KEY"));
+    let (mode, ca_file) = (var("FLEET_MODE"), var("FLEET_CA_FILE"));
     let (tasks, run_ms, interval) = (
         number("FLEET_TASKS"),
         number("FLEET_RUN_MS"),
@@ -235,9 +314,17 @@ async fn child() {
         async move { fetch(&client, &endpoint).await }
     });
     let mut builder = CachedTokenSource::builder(source);
-    if !redis.is_empty() {
-        let store = RedisTokenStore::new(&redis, &SecretString::from(CLIENT_SECRET))
-            .expect("a valid Redis URL");
+    let secret = SecretString::from(CLIENT_SECRET);
+    let store = match mode.as_str() {
+        "standalone" => Some(RedisTokenStore::builder(&redis, &secret)),
+        "cluster" => Some(RedisTokenStore::cluster_builder(redis.split(','), &secret)),
+        _ => None,
+    };
+    if let Some(mut store) = store {
+        if !ca_file.is_empty() {
+            store = store.ca_file(&ca_file);
+        }
+        let store = store.build().expect("valid Redis settings");
         builder = builder.store(Arc::new(store), key);
     }
     let cache = builder.build();

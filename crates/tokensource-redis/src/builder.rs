@@ -1,41 +1,66 @@
 //! Configuration of a [`RedisTokenStore`].
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokensource_core::Error;
 
+use crate::connection::{Connector, Timeouts, Topology};
 use crate::envelope::Sealer;
 use crate::key::DEFAULT_KEY_PREFIX;
 use crate::store::{Inner, RedisTokenStore, Settings};
+use crate::tls::{TlsSettings, read_pem_file};
 
-/// Builds a [`RedisTokenStore`]; see [`RedisTokenStore::builder`].
+/// Builds a [`RedisTokenStore`]; see [`RedisTokenStore::builder`] (one server),
+/// [`RedisTokenStore::cluster_builder`] (a Redis Cluster) and
+/// [`RedisTokenStore::sentinel_builder`] (a primary watched by Sentinel).
 ///
 /// Every setting has a default; [`build`](RedisTokenStoreBuilder::build) reports a bad URL, an
-/// empty secret or a zero timeout, naming the setting.
+/// empty secret, a zero timeout or a bad TLS file, naming the setting.
+///
+/// ```no_run
+/// use tokensource_redis::{RedisTokenStore, SecretString};
+///
+/// # fn run() -> Result<(), tokensource_core::Error> {
+/// let secret = SecretString::from("the client secret");
+/// let store = RedisTokenStore::sentinel_builder(
+///     ["rediss://10.0.0.1:26379", "rediss://10.0.0.2:26379"],
+///     "mymaster",
+///     &secret,
+/// )
+/// .ca_file("/etc/redis/ca.pem")
+/// .client_identity_files("/etc/redis/client.pem", "/etc/redis/client.key")
+/// .key_prefix("team-a:tokens")
+/// .build()?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RedisTokenStoreBuilder {
-    client: Result<redis::Client, Error>,
+    topology: Topology,
     sealer: Sealer,
     secret_is_empty: bool,
+    tls: TlsSettings,
+    /// The setting named when TLS settings meet plain `redis://` URLs.
+    tls_field: Option<&'static str>,
+    /// The first TLS setting that could not be used; reported by `build`.
+    tls_error: Option<Error>,
     settings: Settings,
 }
 
 impl RedisTokenStoreBuilder {
-    pub(crate) fn new(url: &str, credential_secret: &SecretString) -> Self {
+    /// The one place a store's seal is made from the credential's secret.
+    pub(crate) fn new(topology: Topology, credential_secret: &SecretString) -> Self {
         RedisTokenStoreBuilder {
-            // Parsing only: nothing connects until the first operation.
-            client: redis::Client::open(url).map_err(|_| {
-                // The URL may hold a password: it never goes into the error.
-                Error::configuration(
-                    "redis_url",
-                    "not a Redis URL this build can use (expected redis://[user:password@]host[:port][/db] \
-                     or unix:///path; rediss:// needs TLS support, which this build lacks)",
-                )
-            }),
+            topology,
             sealer: Sealer::new(credential_secret),
             secret_is_empty: credential_secret.expose_secret().is_empty(),
+            tls: TlsSettings::default(),
+            tls_field: None,
+            tls_error: None,
             settings: Settings::default(),
         }
     }
@@ -48,9 +73,22 @@ impl RedisTokenStoreBuilder {
         self
     }
 
-    /// The prefix of every Redis key (default [`DEFAULT_KEY_PREFIX`], `tokensource:v1`). Keys are
-    /// `{prefix}:{key}:token`, `{prefix}:{key}:lease` and
-    /// `{prefix}:{key}:failure`; changes are announced on `{prefix}:{key}:changed`.
+    /// For a Redis Cluster or a Sentinel-watched primary: how long an operation that lost its
+    /// primary (refused or dropped connection, timeout, `READONLY` from a demoted primary,
+    /// `CLUSTERDOWN`) keeps looking for the new one before it fails and the cache fetches
+    /// locally (default 15 s). This keeps the fleet's single flight through a failover. The
+    /// patience is given once per outage, and only to a store that has reached Redis before:
+    /// once an outage has lasted this long, or when Redis was never reached, operations fail
+    /// after [`op_timeout`](Self::op_timeout). Callers holding a valid token never wait for it.
+    #[must_use]
+    pub fn failover_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.failover_timeout = timeout;
+        self
+    }
+
+    /// The prefix of every Redis key (default [`DEFAULT_KEY_PREFIX`], `tokensource:v2`). Keys
+    /// are `{prefix}:{key}:token`, `{prefix}:{key}:lease` and `{prefix}:{key}:failure`;
+    /// changes are announced on `{prefix}:{key}:changed`.
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.settings.key_prefix = prefix.into();
@@ -75,15 +113,79 @@ impl RedisTokenStoreBuilder {
         self
     }
 
+    /// Trusts the PEM root certificates in the file at `path`, in addition to the system's,
+    /// for `rediss://` servers (a private CA). The file is read now; a file that cannot be read
+    /// or holds no valid certificate fails [`build`](Self::build), naming `ca_file`.
+    #[must_use]
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Self {
+        let pem = read_pem_file(path.as_ref(), "ca_file");
+        self.with_tls("ca_file", |tls| tls.add_roots(&pem?, "ca_file"))
+    }
+
+    /// Trusts the PEM root certificates in `pem`, in addition to the system's; as
+    /// [`ca_file`](Self::ca_file), naming `ca_pem` in errors.
+    #[must_use]
+    pub fn ca_pem(self, pem: impl AsRef<[u8]>) -> Self {
+        self.with_tls("ca_pem", |tls| tls.add_roots(pem.as_ref(), "ca_pem"))
+    }
+
+    /// Presents this client certificate to `rediss://` servers that ask for one (Redis
+    /// `tls-auth-clients`): `cert_pem` is the PEM chain (end entity first), `key_pem` its PEM
+    /// private key (PKCS#8, PKCS#1 or SEC1). A chain without a certificate, or a key that is
+    /// missing, unsupported or not the certificate's, fails [`build`](Self::build), naming
+    /// `client_cert_pem` or `client_key_pem`.
+    #[must_use]
+    pub fn client_identity(self, cert_pem: impl AsRef<[u8]>, key_pem: impl AsRef<[u8]>) -> Self {
+        self.with_tls("client_cert_pem", |tls| {
+            tls.set_identity(
+                cert_pem.as_ref(),
+                key_pem.as_ref(),
+                ("client_cert_pem", "client_key_pem"),
+            )
+        })
+    }
+
+    /// As [`client_identity`](Self::client_identity), from files (which may be the same file);
+    /// errors name `client_cert_file` or `client_key_file`.
+    #[must_use]
+    pub fn client_identity_files(
+        self,
+        cert_path: impl AsRef<Path>,
+        key_path: impl AsRef<Path>,
+    ) -> Self {
+        let cert = read_pem_file(cert_path.as_ref(), "client_cert_file");
+        let key = read_pem_file(key_path.as_ref(), "client_key_file").map(zeroize::Zeroizing::new);
+        self.with_tls("client_cert_file", |tls| {
+            tls.set_identity(&cert?, &key?, ("client_cert_file", "client_key_file"))
+        })
+    }
+
+    fn with_tls(
+        mut self,
+        field: &'static str,
+        set: impl FnOnce(&mut TlsSettings) -> Result<(), Error>,
+    ) -> Self {
+        self.tls_field.get_or_insert(field);
+        if let Err(error) = set(&mut self.tls) {
+            self.tls_error.get_or_insert(error);
+        }
+        self
+    }
+
     /// Builds the store. It does not connect: the first operation does, and the store
     /// reconnects by itself after Redis comes back, so this succeeds while Redis is down.
     ///
     /// # Errors
     /// A [`Configuration`](tokensource_core::ErrorKind::Configuration) error naming the setting:
-    /// `redis_url` (not a usable URL), `credential_secret` (empty), `op_timeout` or
-    /// `poll_interval` (zero), `key_prefix` (empty).
+    /// `redis_url` or `urls` (not a usable URL; mixed `redis://` and `rediss://`; `#insecure`,
+    /// which would turn certificate verification off), `master_name` (empty),
+    /// `credential_secret` (empty), `op_timeout` or `poll_interval` (zero), `key_prefix`
+    /// (empty), a TLS setting (a file that cannot be read or does not hold what it should; TLS
+    /// settings with `redis://` URLs).
     pub fn build(self) -> Result<RedisTokenStore, Error> {
-        let client = self.client?;
+        if let Some(error) = self.tls_error {
+            return Err(error);
+        }
         if self.secret_is_empty {
             return Err(Error::configuration(
                 "credential_secret",
@@ -106,20 +208,37 @@ impl RedisTokenStoreBuilder {
         if settings.key_prefix.is_empty() {
             return Err(Error::configuration("key_prefix", "must not be empty"));
         }
+        let connector = Connector::new(
+            &self.topology,
+            &self.tls,
+            self.tls_field.unwrap_or("ca_file"),
+            Timeouts {
+                op: settings.op_timeout,
+                failover: settings.failover_timeout,
+            },
+        )?;
         Ok(RedisTokenStore {
-            inner: Arc::new(Inner::new(client, self.sealer, settings)),
+            inner: Arc::new(Inner::new(connector, self.sealer, settings)),
         })
     }
 }
 
 impl fmt::Debug for RedisTokenStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("RedisTokenStoreBuilder");
-        match &self.client {
-            Ok(client) => d.field("server", &crate::store::ServerName(client)),
-            Err(_) => d.field("server", &"<invalid URL>"),
+        // The URLs may hold passwords: only the mode and the number of servers are shown.
+        let servers = match &self.topology {
+            Topology::Standalone(_) => "standalone".to_owned(),
+            Topology::Cluster(urls) => format!("cluster of {} seed nodes", urls.len()),
+            Topology::Sentinel {
+                sentinels,
+                master_name,
+            } => format!("{master_name:?} through {} sentinels", sentinels.len()),
         };
-        d.field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("RedisTokenStoreBuilder")
+            .field("servers", &servers)
+            .field("tls", &self.tls)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,6 +247,7 @@ impl Default for Settings {
         Settings {
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             op_timeout: Duration::from_millis(500),
+            failover_timeout: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             default_lifetime: Duration::from_secs(600),
         }

@@ -55,11 +55,32 @@
 //! expire, not the tokens. The key is only as strong as the client secret: a high-entropy
 //! secret, as issued by token endpoints, is what this is designed for.
 //!
-//! # When Redis is down
+//! # Managed Redis: TLS, Cluster, Sentinel
+//! - `rediss://` URLs speak TLS (rustls with aws-lc-rs) and trust the system's roots, plus those
+//!   given with [`ca_file`](RedisTokenStoreBuilder::ca_file) or
+//!   [`ca_pem`](RedisTokenStoreBuilder::ca_pem);
+//!   [`client_identity`](RedisTokenStoreBuilder::client_identity) presents a client certificate.
+//!   The `redis` crate builds its TLS configuration with rustls's process-wide crypto provider:
+//!   building a TLS store installs aws-lc-rs as that provider unless the application installed
+//!   one before.
+//! - [`RedisTokenStore::cluster_builder`]: a Redis Cluster. Every operation is one key (a token, a
+//!   lease or a failure record, each in its own slot) and runs on that key's node; the scripts are
+//!   loaded where they run. The subscriber listens on one node (a `PUBLISH` reaches all of them)
+//!   and moves to the next seed node when its node fails.
+//! - [`RedisTokenStore::sentinel_builder`]: the primary the sentinels name, asked again when they
+//!   announce a new one (`+switch-master`), after a connection error, or after a `READONLY`
+//!   answer from a demoted primary.
+//!
+//! # When Redis is down, fails over, or fails TLS verification
 //! Every operation gives up after [`op_timeout`](RedisTokenStoreBuilder::op_timeout) with a
 //! [`StoreError`](tokensource_core::store::StoreError); the cache logs the outage once and
 //! fetches in each process until Redis is back, then shares again. Building a store never
-//! connects, so a service starts while Redis is down.
+//! connects, so a service starts while Redis is down. In a cluster or with Sentinel, an operation
+//! that lost its primary keeps looking for the new one for up to
+//! [`failover_timeout`](RedisTokenStoreBuilder::failover_timeout), so that a failover costs the
+//! fleet at most one extra fetch per lease period rather than one per process. A server whose
+//! TLS certificate fails verification (or that refuses the client certificate) is never written
+//! to: the store then fails every operation at once, without connecting, for a minute.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -69,10 +90,12 @@
 #![forbid(unsafe_code)]
 
 mod builder;
+mod connection;
 mod envelope;
 mod key;
 mod scripts;
 mod store;
+mod tls;
 
 pub use builder::RedisTokenStoreBuilder;
 pub use key::{CredentialKey, DEFAULT_KEY_PREFIX, credential_key};

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, RedisResult, Value};
+use redis::{RedisError, Value};
 use secrecy::SecretString;
 use tokensource_core::store::{
     ChangeCursor, ChangeNotifier, FleetFailure, Lease, StoreError, TokenStore,
@@ -15,9 +14,11 @@ use tokensource_core::store::{
 use tokensource_core::{Error, Token};
 
 use crate::builder::RedisTokenStoreBuilder;
+use crate::connection::{Conn, Connector, REFUSAL_HOLD, Topology};
 use crate::envelope::{SealError, Sealer, expiry_millis, unix_millis};
 use crate::key::{change_channel, failure_key, key_of_channel, lease_key, token_key};
 use crate::scripts::{COMPARE_AND_DELETE, COMPARE_AND_SET, READ, RECORD_FAILURE, RELEASE, RENEW};
+use crate::tls::Refusal;
 
 /// The longest value read or written, in bytes. Tokens are a few KiB at most; the cap keeps
 /// hostile content in Redis from costing this process memory.
@@ -60,8 +61,15 @@ const MAX_FAILURE_LEN: usize = 8192;
 ///   [`op_timeout`](RedisTokenStoreBuilder::op_timeout) (default 500 ms) with a [`StoreError`],
 ///   and the cache then fetches locally. Building the store never connects; the connection is
 ///   made on first use and remade after Redis comes back.
-/// - **No secrets shown**: `Debug` shows the server address and settings, never the URL's
-///   password, the client secret or a token.
+/// - **Failovers kept single-flight**: in a cluster or behind Sentinel, an operation that lost
+///   its primary finds the new one (the cluster's slot map, the sentinels' answer) within
+///   [`failover_timeout`](RedisTokenStoreBuilder::failover_timeout) rather than failing, so the
+///   processes of a fleet do not all fetch for themselves during a failover.
+/// - **Never written to an unverified server**: a `rediss://` server whose certificate fails
+///   verification, or that refuses the client certificate, gets no command; for a minute the
+///   store fails every operation at once, without connecting.
+/// - **No secrets shown**: `Debug` shows the servers' addresses and settings, never the URLs'
+///   passwords, the client secret, a client key or a token.
 ///
 /// Cloning is cheap (one reference count); clones share the connection. The store needs a tokio
 /// runtime with the time driver, like the cache itself.
@@ -71,9 +79,8 @@ pub struct RedisTokenStore {
 }
 
 pub(crate) struct Inner {
-    client: redis::Client,
-    /// Made on first use, inside the runtime (making it spawns a task).
-    connection: tokio::sync::OnceCell<ConnectionManager>,
+    /// Shared with the subscriber task, which must not keep the store alive.
+    connector: Arc<Connector>,
     sealer: Sealer,
     settings: Settings,
     /// Wakes this process's waiters on the server's change announcements.
@@ -93,14 +100,16 @@ struct Subscriber {
 pub(crate) struct Settings {
     pub(crate) key_prefix: String,
     pub(crate) op_timeout: Duration,
+    pub(crate) failover_timeout: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) default_lifetime: Duration,
 }
 
 impl RedisTokenStore {
-    /// A store on the Redis server at `url` (`redis://[user:password@]host[:port][/db]` or
-    /// `unix:///path`) for the credential whose client secret is `credential_secret`, with the
-    /// default settings. It does not connect yet.
+    /// A store on the Redis server at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// `rediss://...` for TLS with the system's roots, or `unix:///path`) for the credential
+    /// whose client secret is `credential_secret`, with the default settings. It does not
+    /// connect yet.
     ///
     /// # Errors
     /// A configuration error for a bad URL or an empty secret; see
@@ -109,9 +118,64 @@ impl RedisTokenStore {
         RedisTokenStore::builder(url, credential_secret).build()
     }
 
-    /// Starts building a store; see [`RedisTokenStoreBuilder`] for the settings.
+    /// Starts building a store on one Redis server at `url`; see [`RedisTokenStoreBuilder`]
+    /// for the settings (TLS roots and client certificates among them).
     pub fn builder(url: &str, credential_secret: &SecretString) -> RedisTokenStoreBuilder {
-        RedisTokenStoreBuilder::new(url, credential_secret)
+        RedisTokenStoreBuilder::new(Topology::Standalone(url.to_owned()), credential_secret)
+    }
+
+    /// Starts building a store on a Redis Cluster reached through `seed_nodes` (URLs of some of
+    /// its nodes, all `redis://` or all `rediss://`, with the same credentials). The cluster's
+    /// other nodes are found from them; each key's commands go to the node of its slot.
+    ///
+    /// ```no_run
+    /// use tokensource_redis::{RedisTokenStore, SecretString};
+    ///
+    /// # fn run() -> Result<(), tokensource_core::Error> {
+    /// let secret = SecretString::from("the client secret");
+    /// let store = RedisTokenStore::cluster_builder(
+    ///     ["rediss://10.0.0.1:7000", "rediss://10.0.0.2:7000", "rediss://10.0.0.3:7000"],
+    ///     &secret,
+    /// )
+    /// .build()?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cluster_builder<I, U>(
+        seed_nodes: I,
+        credential_secret: &SecretString,
+    ) -> RedisTokenStoreBuilder
+    where
+        I: IntoIterator<Item = U>,
+        U: Into<String>,
+    {
+        RedisTokenStoreBuilder::new(
+            Topology::Cluster(seed_nodes.into_iter().map(Into::into).collect()),
+            credential_secret,
+        )
+    }
+
+    /// Starts building a store on the primary that the Sentinels at `sentinels` name for
+    /// `master_name`. The URLs' scheme (`redis://` or `rediss://`), user name and password
+    /// apply to the sentinels and to the primary; the database is the first URL's. After a
+    /// failover the store asks the sentinels again and uses the new primary.
+    pub fn sentinel_builder<I, U>(
+        sentinels: I,
+        master_name: &str,
+        credential_secret: &SecretString,
+    ) -> RedisTokenStoreBuilder
+    where
+        I: IntoIterator<Item = U>,
+        U: Into<String>,
+    {
+        RedisTokenStoreBuilder::new(
+            Topology::Sentinel {
+                sentinels: sentinels.into_iter().map(Into::into).collect(),
+                master_name: master_name.to_owned(),
+            },
+            credential_secret,
+        )
     }
 
     /// The Redis key that holds the token for `key`.
@@ -126,8 +190,10 @@ impl RedisTokenStore {
 }
 
 /// Why an operation failed, before it becomes a [`StoreError`].
-enum Failure {
+pub(crate) enum Failure {
     Redis(RedisError),
+    /// The server's TLS certificate failed verification, or it refused ours: not used.
+    Refused(Refusal),
     Seal(SealError),
     TooLarge(usize),
     Contended,
@@ -140,10 +206,9 @@ impl From<RedisError> for Failure {
 }
 
 impl Inner {
-    pub(crate) fn new(client: redis::Client, sealer: Sealer, settings: Settings) -> Self {
+    pub(crate) fn new(connector: Connector, sealer: Sealer, settings: Settings) -> Self {
         Inner {
-            client,
-            connection: tokio::sync::OnceCell::new(),
+            connector: Arc::new(connector),
             sealer,
             settings,
             changes: ChangeNotifier::new(),
@@ -178,29 +243,14 @@ impl Inner {
         Some(subscribed)
     }
 
-    async fn connection(&self) -> RedisResult<ConnectionManager> {
-        let timeout = self.settings.op_timeout;
-        self.connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    // One attempt per operation: a refused connection fails the operation at
-                    // once (the cache fetches locally) and the next operation tries again.
-                    .set_number_of_retries(0);
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
-            .await
-            .cloned()
-    }
-
-    /// Runs `op` within the operation timeout, naming the operation in its error.
+    /// Runs `op` within the operation timeout (and, in cluster and sentinel modes, what is left
+    /// of the failover timeout), naming the operation in its error.
     async fn bounded<T>(
         &self,
         what: &'static str,
         op: impl Future<Output = Result<T, Failure>>,
     ) -> Result<T, StoreError> {
-        let timeout = self.settings.op_timeout;
+        let timeout = self.connector.time_limit();
         match tokio::time::timeout(timeout, op).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(Failure::Redis(error))) if error.is_timeout() => Err(StoreError::with_source(
@@ -211,6 +261,10 @@ impl Inner {
                 format!("redis {what} failed: {error}"),
                 error,
             )),
+            Ok(Err(Failure::Refused(refusal))) => Err(StoreError::new(format!(
+                "{refusal}: this Redis is not used (nothing is written to it); next try within {} s",
+                REFUSAL_HOLD.as_secs()
+            ))),
             Ok(Err(Failure::Seal(SealError::Random))) => Err(StoreError::new(
                 "the system random number generator failed; token not stored",
             )),
@@ -231,17 +285,26 @@ impl Inner {
     }
 
     /// The value under `token_key` as [`READ`] normalizes it (`""` for absent or foreign).
-    async fn read(&self, conn: &ConnectionManager, token_key: &str) -> RedisResult<Vec<u8>> {
-        run_script(conn, READ.key(token_key).arg(MAX_VALUE_LEN)).await
+    async fn read(&self, token_key: &str) -> Result<Vec<u8>, Failure> {
+        self.script(READ.key(token_key).arg(MAX_VALUE_LEN)).await
+    }
+
+    /// Runs a script invocation through the connector (EVALSHA, loading the script on
+    /// NOSCRIPT; in a cluster, routed to the node of its one key).
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+    ) -> Result<T, Failure> {
+        let invocation = &*invocation;
+        self.connector
+            .run(|mut conn: Conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Token>, StoreError> {
         let token_key = token_key(&self.settings.key_prefix, key);
         let value = self
-            .bounded("read", async {
-                let conn = self.connection().await?;
-                Ok(self.read(&conn, &token_key).await?)
-            })
+            .bounded("read", async { self.read(&token_key).await })
             .await?;
         if value.is_empty() {
             return Ok(None);
@@ -276,8 +339,7 @@ impl Inner {
             if value.len() > MAX_VALUE_LEN {
                 return Err(Failure::TooLarge(value.len()));
             }
-            let conn = self.connection().await?;
-            let mut current = self.read(&conn, &token_key).await?;
+            let mut current = self.read(&token_key).await?;
             for _ in 0..CAS_ATTEMPTS {
                 if let Some(stored) = self.sealer.open(&token_key, &current)
                     && stored.expiry_ms >= expiry_ms
@@ -292,7 +354,7 @@ impl Inner {
                     .arg(value.as_slice())
                     .arg(ttl_ms)
                     .arg(&channel);
-                let reply: (i64, Vec<u8>) = run_script(&conn, &mut set).await?;
+                let reply: (i64, Vec<u8>) = self.script(&mut set).await?;
                 match reply {
                     (1, _) => return Ok(()),
                     // Another process wrote in between: judge what it wrote.
@@ -307,9 +369,8 @@ impl Inner {
     async fn remove(&self, key: &str, token: &Token) -> Result<(), StoreError> {
         let token_key = token_key(&self.settings.key_prefix, key);
         self.bounded("remove", async {
-            let conn = self.connection().await?;
             for _ in 0..CAS_ATTEMPTS {
-                let current = self.read(&conn, &token_key).await?;
+                let current = self.read(&token_key).await?;
                 match self.sealer.open(&token_key, &current) {
                     Some(stored) if stored.token.same_secret(token) => {}
                     // Absent, foreign or another token: nothing of ours to remove.
@@ -318,7 +379,7 @@ impl Inner {
                 let current = &current;
                 let mut delete = COMPARE_AND_DELETE.key(&token_key);
                 delete.arg(MAX_VALUE_LEN).arg(current.as_slice());
-                let deleted: i64 = run_script(&conn, &mut delete).await?;
+                let deleted: i64 = self.script(&mut delete).await?;
                 if deleted == 1 {
                     return Ok(());
                 }
@@ -334,38 +395,36 @@ impl Inner {
         let ttl_ms = clamp_ttl(ttl);
         let taken = self
             .bounded("lease", async {
-                let conn = self.connection().await?;
                 let mut retried = false;
-                let taken = with_reconnect(|| {
-                    let mut conn = conn.clone();
-                    let (lease_key, id) = (lease_key.as_str(), lease.id());
-                    // A retry follows a failure that may have taken the lease before the reply
-                    // was lost: then the lease is there with our id, and it is ours.
-                    let check_holder = std::mem::replace(&mut retried, true);
-                    async move {
-                        let reply: Value = redis::cmd("SET")
-                            .arg(lease_key)
-                            .arg(id)
-                            .arg("NX")
-                            .arg("PX")
-                            .arg(ttl_ms)
-                            .query_async(&mut conn)
-                            .await?;
-                        if matches!(reply, Value::Okay) {
-                            return Ok(true);
-                        }
-                        if check_holder {
-                            let holder: Option<Vec<u8>> = redis::cmd("GET")
+                self.connector
+                    .run(|mut conn: Conn| {
+                        let (lease_key, id) = (lease_key.as_str(), lease.id());
+                        // A retry follows a failure that may have taken the lease before the reply
+                        // was lost: then the lease is there with our id, and it is ours.
+                        let check_holder = std::mem::replace(&mut retried, true);
+                        async move {
+                            let reply: Value = redis::cmd("SET")
                                 .arg(lease_key)
+                                .arg(id)
+                                .arg("NX")
+                                .arg("PX")
+                                .arg(ttl_ms)
                                 .query_async(&mut conn)
                                 .await?;
-                            return Ok(holder.as_deref() == Some(id.as_bytes()));
+                            if matches!(reply, Value::Okay) {
+                                return Ok(true);
+                            }
+                            if check_holder {
+                                let holder: Option<Vec<u8>> = redis::cmd("GET")
+                                    .arg(lease_key)
+                                    .query_async(&mut conn)
+                                    .await?;
+                                return Ok(holder.as_deref() == Some(id.as_bytes()));
+                            }
+                            Ok(false)
                         }
-                        Ok(false)
-                    }
-                })
-                .await?;
-                Ok(taken)
+                    })
+                    .await
             })
             .await?;
         Ok(taken.then_some(lease))
@@ -375,9 +434,9 @@ impl Inner {
         let lease_key = lease_key(&self.settings.key_prefix, key);
         let channel = change_channel(&self.settings.key_prefix, key);
         self.bounded("release", async {
-            let conn = self.connection().await?;
-            let _: i64 =
-                run_script(&conn, RELEASE.key(&lease_key).arg(lease.id()).arg(&channel)).await?;
+            let _: i64 = self
+                .script(RELEASE.key(&lease_key).arg(lease.id()).arg(&channel))
+                .await?;
             Ok(())
         })
         .await
@@ -389,9 +448,9 @@ impl Inner {
         let lease_key = lease_key(&self.settings.key_prefix, key);
         let ttl_ms = clamp_ttl(ttl);
         self.bounded("lease renewal", async {
-            let conn = self.connection().await?;
-            let renewed: i64 =
-                run_script(&conn, RENEW.key(&lease_key).arg(lease.id()).arg(ttl_ms)).await?;
+            let renewed: i64 = self
+                .script(RENEW.key(&lease_key).arg(lease.id()).arg(ttl_ms))
+                .await?;
             Ok(renewed == 1)
         })
         .await
@@ -400,10 +459,7 @@ impl Inner {
     async fn failure(&self, key: &str) -> Result<Option<FleetFailure>, StoreError> {
         let failure_key = failure_key(&self.settings.key_prefix, key);
         let value = self
-            .bounded("failure read", async {
-                let conn = self.connection().await?;
-                Ok(self.read(&conn, &failure_key).await?)
-            })
+            .bounded("failure read", async { self.read(&failure_key).await })
             .await?;
         if value.is_empty() || value.len() > MAX_FAILURE_LEN {
             return Ok(None);
@@ -429,10 +485,9 @@ impl Inner {
                 .sealer
                 .seal_bytes(&failure_key, &failure.encode(), failure.retry_at_ms)
                 .map_err(Failure::Seal)?;
-            let conn = self.connection().await?;
             let mut record = RECORD_FAILURE.key(&failure_key);
             record.arg(value.as_slice()).arg(ttl_ms).arg(&channel);
-            let _: i64 = run_script(&conn, &mut record).await?;
+            let _: i64 = self.script(&mut record).await?;
             Ok(())
         })
         .await
@@ -441,18 +496,16 @@ impl Inner {
     async fn clear_failure(&self, key: &str) -> Result<(), StoreError> {
         let failure_key = failure_key(&self.settings.key_prefix, key);
         self.bounded("failure removal", async {
-            let conn = self.connection().await?;
-            let _: i64 = with_reconnect(|| {
-                let mut conn = conn.clone();
-                let failure_key = failure_key.as_str();
-                async move {
+            let failure_key = failure_key.as_str();
+            let _: i64 = self
+                .connector
+                .run(|mut conn: Conn| async move {
                     redis::cmd("DEL")
                         .arg(failure_key)
                         .query_async(&mut conn)
                         .await
-                }
-            })
-            .await?;
+                })
+                .await?;
             Ok(())
         })
         .await
@@ -479,43 +532,76 @@ async fn subscribe(
     let mut delay = Duration::from_millis(250);
     loop {
         let Some(store) = inner.upgrade() else { return };
-        let (client, prefix, timeout) = (
-            store.client.clone(),
+        let (connector, prefix, timeout) = (
+            Arc::clone(&store.connector),
             store.settings.key_prefix.clone(),
             store.settings.op_timeout,
         );
         drop(store);
         let pattern = format!("{}:*:changed", escape_glob(&prefix));
-        let connected = tokio::time::timeout(timeout, async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.psubscribe(&pattern).await?;
-            RedisResult::Ok(pubsub)
-        })
+        // Each connection attempt is bounded by the connector (a cluster tries its nodes in
+        // turn); the subscription itself by the operation timeout.
+        let connected = async {
+            let mut pubsub = connector.pubsub().await?;
+            match tokio::time::timeout(timeout, pubsub.psubscribe(&pattern)).await {
+                Ok(Ok(())) => Ok(pubsub),
+                Ok(Err(error)) => Err(Failure::Redis(error)),
+                Err(_) => Err(Failure::Redis(RedisError::from(std::io::Error::from(
+                    std::io::ErrorKind::TimedOut,
+                )))),
+            }
+        }
         .await;
         match connected {
-            Ok(Ok(pubsub)) => {
+            Ok(pubsub) => {
                 subscribed.send_replace(true);
                 delay = Duration::from_millis(250);
                 tracing::debug!("subscribed to token store change announcements");
                 let mut messages = pubsub.into_on_message();
+                // Behind Sentinel, the sentinels' announcements of a new primary too.
+                let mut switches = connector
+                    .primary_switches()
+                    .await
+                    .map(redis::aio::PubSub::into_on_message);
                 loop {
-                    let message = tokio::select! {
-                        message = messages.next() => message,
-                        _ = &mut stop => return,
+                    let switch = async {
+                        match &mut switches {
+                            Some(switches) => switches.next().await,
+                            None => std::future::pending().await,
+                        }
                     };
-                    let Some(message) = message else { break };
-                    let Some(store) = inner.upgrade() else { return };
-                    if let Some(key) = key_of_channel(&prefix, message.get_channel_name()) {
-                        store.changes.notify(key);
+                    tokio::select! {
+                        message = messages.next() => {
+                            let Some(message) = message else { break };
+                            let Some(store) = inner.upgrade() else { return };
+                            if let Some(key) = key_of_channel(&prefix, message.get_channel_name()) {
+                                store.changes.notify(key);
+                            }
+                        }
+                        switch = switch => match switch {
+                            Some(switch) => {
+                                let announcement: String = switch.get_payload().unwrap_or_default();
+                                // Listen to the new primary; waiters re-read from it.
+                                if connector.primary_switched(&announcement) {
+                                    break;
+                                }
+                            }
+                            None => switches = None,
+                        },
+                        _ = &mut stop => return,
                     }
                 }
                 tracing::debug!("lost the token store's change subscription; reconnecting");
             }
-            Ok(Err(error)) => {
+            Err(Failure::Redis(error)) => {
                 tracing::debug!(error = %error, "cannot subscribe to token store changes");
             }
-            Err(_) => tracing::debug!("subscribing to token store changes timed out"),
+            Err(Failure::Refused(refusal)) => {
+                tracing::debug!("cannot subscribe to token store changes: {refusal}");
+            }
+            Err(_) => tracing::debug!("cannot subscribe to token store changes"),
         }
+        drop(connector);
         subscribed.send_replace(false);
         match inner.upgrade() {
             Some(store) => store.changes.notify_all(),
@@ -540,42 +626,6 @@ fn escape_glob(text: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-/// Runs a script invocation through [`with_reconnect`].
-async fn run_script<T: redis::FromRedisValue>(
-    conn: &ConnectionManager,
-    invocation: &mut redis::ScriptInvocation<'_>,
-) -> RedisResult<T> {
-    let invocation = &*invocation;
-    with_reconnect(|| {
-        let mut conn = conn.clone();
-        async move { invocation.invoke_async(&mut conn).await }
-    })
-    .await
-}
-
-/// Runs `attempt`, and once more if it failed on a broken or refused connection: the connection
-/// manager reconnects on such a failure, so the second attempt finds Redis if it is back (the
-/// first operation after a restart succeeds instead of failing on the dead connection).
-/// Timeouts are not retried; every operation built on this is safe to repeat.
-async fn with_reconnect<T, F, Fut>(mut attempt: F) -> RedisResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = RedisResult<T>>,
-{
-    match attempt().await {
-        Err(error)
-            if !error.is_timeout()
-                && (error.is_connection_refusal()
-                    || error.is_connection_dropped()
-                    || error.is_unrecoverable_error()) =>
-        {
-            tracing::debug!(error = %error, "redis connection failed; trying once more");
-            attempt().await
-        }
-        result => result,
-    }
 }
 
 #[async_trait]
@@ -657,21 +707,11 @@ impl TokenStore for RedisTokenStore {
     }
 }
 
-/// Shows where a client connects, without the URL's credentials.
-pub(crate) struct ServerName<'a>(pub(crate) &'a redis::Client);
-
-impl fmt::Debug for ServerName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.0.get_connection_info();
-        write!(f, "{}/{}", info.addr(), info.redis_settings().db())
-    }
-}
-
 impl fmt::Debug for RedisTokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
         f.debug_struct("RedisTokenStore")
-            .field("server", &ServerName(&inner.client))
+            .field("server", &inner.connector)
             .field("key_prefix", &inner.settings.key_prefix)
             .field("op_timeout", &inner.settings.op_timeout)
             .field("poll_interval", &inner.settings.poll_interval)

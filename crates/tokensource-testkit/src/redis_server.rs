@@ -1,14 +1,35 @@
-//! A real `redis-server` for tests: [`redis_url`] gives every test of a process one server
-//! (the one `TOKENSOURCE_TEST_REDIS_URL` names, or one started on a free loopback port), and
-//! [`RedisServer`] runs one a test can start, kill and restart. Without `redis-server` on `PATH`
-//! they panic and say what to install: a test that needs Redis never passes by skipping.
+//! Real Redis for tests, started by the test itself:
+//!
+//! - [`redis_url`] gives every test of a process one server (the one
+//!   `TOKENSOURCE_TEST_REDIS_URL` names, or one started on a free loopback port);
+//! - [`RedisServer`] runs one a test can start, kill and restart, in plain TCP or with TLS
+//!   ([`RedisServer::started_tls`], certificates from a [`TestPki`]);
+//! - [`RedisCluster`] runs a Redis Cluster of primaries on loopback (made with
+//!   `redis-cli --cluster create`), plain or TLS; [`RedisCluster::shared`] gives one to every
+//!   test of a process;
+//! - [`RedisSentinelSet`] runs a primary, a replica and a Sentinel watching them, and fails the
+//!   primary over on demand.
+//!
+//! Without `redis-server` (or `redis-cli`, for clusters and sentinels) on `PATH` they panic and
+//! say what to install: a test that needs Redis never passes by skipping. Every server they
+//! start is stopped when its owner is dropped, and in any case when the test process exits.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::tls::{ClientAuth, TestPki};
+
 /// The environment variable naming a running Redis server for the tests.
 pub const REDIS_URL_VAR: &str = "TOKENSOURCE_TEST_REDIS_URL";
+
+/// What to install, for the panics of this module.
+const INSTALL: &str = "install redis (Debian/Ubuntu: `apt-get install redis-server redis-tools`, \
+     whose redis-server 7 is built with TLS; macOS: `brew install redis`)";
+
+/// How long a server, cluster or sentinel set may take to come up.
+const START_LIMIT: Duration = Duration::from_secs(20);
 
 /// The Redis URL to test against: `TOKENSOURCE_TEST_REDIS_URL` if set, else a `redis-server`
 /// this test process starts once (on a free loopback port, gone when the process exits).
@@ -17,18 +38,10 @@ pub const REDIS_URL_VAR: &str = "TOKENSOURCE_TEST_REDIS_URL";
 /// When the variable is not set and `redis-server` cannot be run: these tests never pass by
 /// skipping.
 pub fn redis_url(test: &str) -> String {
-    static OWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static OWN: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
     match std::env::var(REDIS_URL_VAR) {
         Ok(url) if !url.is_empty() => url,
-        _ => OWN
-            .get_or_init(|| {
-                RedisServer::require(test);
-                let port = free_port();
-                let mut server = RedisServer::stopped(port);
-                server.start_for_process_lifetime();
-                server.url()
-            })
-            .clone(),
+        _ => OWN.get_or_init(|| RedisServer::started(test)).url(),
     }
 }
 
@@ -40,28 +53,337 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// A `redis-server` this test runs, without persistence.
+/// Panics, saying what to install, unless `program --version` runs.
+fn require_program(program: &str, test: &str) {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{test} needs `{program}`, which cannot be run: {INSTALL}; the tests start their own \
+         servers with it"
+    );
+}
+
+/// A folder for a server's files (configuration, logs), removed on drop.
+#[derive(Debug)]
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new(what: &str) -> WorkDir {
+        let dir = std::env::temp_dir().join(format!(
+            "tokensource-{what}-{}-{:016x}",
+            std::process::id(),
+            rand_u64()
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        // Removed on drop, and in any case once this process has exited (a shared cluster is a
+        // static, never dropped; a test may be killed).
+        let script = format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; rm -rf '{}'",
+            std::process::id(),
+            dir.display()
+        );
+        if let Ok(mut watcher) = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            std::thread::spawn(move || watcher.wait());
+        }
+        WorkDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// A `redis-server` process with its command line, so that it can be started again.
+#[derive(Debug)]
+struct Process {
+    args: Vec<String>,
+    /// The port to wait for: the plain port, or the TLS port of a TLS-only server.
+    ready_port: u16,
+    log: Option<PathBuf>,
+    child: Option<Child>,
+}
+
+impl Process {
+    fn new(args: Vec<String>, ready_port: u16, log: Option<PathBuf>) -> Process {
+        Process {
+            args,
+            ready_port,
+            log,
+            child: None,
+        }
+    }
+
+    /// Starts the server, stopped as well when this test process exits (a watcher shell kills
+    /// it then: statics are never dropped, and a test may be killed), and waits until it
+    /// accepts connections.
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server: {e}; {INSTALL}"));
+        reap_with_this_process(child.id());
+        self.child = Some(child);
+        self.wait_until_up();
+    }
+
+    fn wait_until_up(&mut self) {
+        let address = SocketAddr::from(([127, 0, 0, 1], self.ready_port));
+        let deadline = Instant::now() + START_LIMIT;
+        while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "redis-server {} exited ({status}) at start: {}",
+                    self.args.join(" "),
+                    self.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start: {}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        match &self.log {
+            Some(log) => {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(15)..].join("\n")
+            }
+            None => "(no log)".to_owned(),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Kills process `pid` once this test process has exited (or at once if it already did).
+fn reap_with_this_process(pid: u32) {
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+         kill {pid} 2>/dev/null",
+        parent = std::process::id()
+    );
+    if let Ok(mut watcher) = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        // Reaped when it ends while this process still runs.
+        std::thread::spawn(move || watcher.wait());
+    }
+}
+
+/// The common arguments of a test server: loopback only, no persistence.
+fn base_args(port: u16, dir: Option<&Path>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if let Some(dir) = dir {
+        args.extend(["--dir".to_owned(), dir.display().to_string()]);
+        args.extend([
+            "--logfile".to_owned(),
+            dir.join(format!("redis-{port}.log")).display().to_string(),
+        ]);
+    }
+    args
+}
+
+/// The arguments that make a server speak TLS with the [`TestPki`]'s server certificate, and
+/// present its client certificate where it connects to another server (the cluster bus,
+/// replication: the server certificate is for servers only).
+fn tls_args(pki: &TestPki, client_auth: ClientAuth) -> Vec<String> {
+    vec![
+        "--tls-cert-file".to_owned(),
+        pki.server_cert_file().display().to_string(),
+        "--tls-key-file".to_owned(),
+        pki.server_key_file().display().to_string(),
+        "--tls-client-cert-file".to_owned(),
+        pki.client_cert_file().display().to_string(),
+        "--tls-client-key-file".to_owned(),
+        pki.client_key_file().display().to_string(),
+        "--tls-ca-cert-file".to_owned(),
+        pki.ca_file().display().to_string(),
+        "--tls-auth-clients".to_owned(),
+        match client_auth {
+            ClientAuth::Required => "yes",
+            ClientAuth::None => "no",
+        }
+        .to_owned(),
+    ]
+}
+
+/// How `redis-cli` reaches a TLS server.
+#[derive(Debug, Clone)]
+struct CliTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl CliTls {
+    fn of(pki: &TestPki) -> CliTls {
+        CliTls {
+            ca: pki.ca_file(),
+            cert: pki.client_cert_file(),
+            key: pki.client_key_file(),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--tls".to_owned(),
+            "--cacert".to_owned(),
+            self.ca.display().to_string(),
+            "--cert".to_owned(),
+            self.cert.display().to_string(),
+            "--key".to_owned(),
+            self.key.display().to_string(),
+        ]
+    }
+}
+
+/// How long one `redis-cli` command may run (a cluster that never joins would keep
+/// `--cluster create` waiting forever).
+const CLI_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `redis-cli -p port args...` and returns its output, or what went wrong.
+fn redis_cli(port: u16, tls: Option<&CliTls>, args: &[&str]) -> Result<String, String> {
+    let mut command = Command::new("redis-cli");
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(tls) = tls {
+        command.args(tls.args());
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run redis-cli: {e}; {INSTALL}"))?;
+    let deadline = Instant::now() + CLI_LIMIT;
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "redis-cli {} ran over {CLI_LIMIT:?}",
+                args.join(" ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success()
+        && !stdout.starts_with("ERR")
+        && !stdout.contains("Could not connect")
+    {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "redis-cli {} failed ({}): {stdout}{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Polls `check` every 50 ms until it is true, panicking with `what` after `limit`.
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> Result<bool, String>) {
+    let deadline = Instant::now() + limit;
+    let mut last = String::new();
+    loop {
+        match check() {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(error) => last = error,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {limit:?} ({last})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `redis-server` this test runs, without persistence: plain TCP, or TLS
+/// ([`started_tls`](RedisServer::started_tls)) with a plain port beside it for the test to look
+/// inside.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
-    child: Option<Child>,
+    tls_port: Option<u16>,
+    process: Process,
+    _dir: Option<WorkDir>,
 }
 
 impl RedisServer {
     /// Panics, saying what to install, unless `redis-server` can be run.
     pub fn require(test: &str) {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "{test} needs a Redis server: install redis-server (Debian/Ubuntu: `apt-get install \
-             redis-server`; macOS: `brew install redis`) so the tests can start one, or set \
-             {REDIS_URL_VAR}=redis://127.0.0.1:6379 to use a running one"
-        );
+        require_program("redis-server", test);
     }
 
     /// A running server on a free port, for a test that needs one of its own.
@@ -72,72 +394,418 @@ impl RedisServer {
         server
     }
 
-    /// Starts a server that lives as long as this process: a shell watches the process and
-    /// stops the server when it is gone (statics are never dropped).
-    fn start_for_process_lifetime(&mut self) {
-        let script = format!(
-            "redis-server --port {} --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 & \
-             server=$!; while kill -0 {} 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 1; done; \
-             kill $server 2>/dev/null",
-            self.port,
-            std::process::id()
-        );
-        let mut watcher = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        // Reaped if it ends while this process still runs (the server failed to start).
-        std::thread::spawn(move || watcher.wait());
-        self.wait_until_up();
+    /// A running server speaking TLS with the [`TestPki`]'s server certificate (for
+    /// `localhost` and `127.0.0.1`) on [`tls_url`](RedisServer::tls_url), demanding a client
+    /// certificate signed by the test CA when `client_auth` is [`ClientAuth::Required`]. It
+    /// also listens in plain TCP on [`url`](RedisServer::url), for the test to see what was
+    /// written.
+    ///
+    /// # Panics
+    /// When `redis-server` is missing or was built without TLS.
+    pub fn started_tls(test: &str, pki: &TestPki, client_auth: ClientAuth) -> Self {
+        RedisServer::require(test);
+        let dir = WorkDir::new("redis-tls");
+        let (port, tls_port) = (free_port(), free_port());
+        let mut args = base_args(port, Some(dir.path()));
+        args.extend(["--tls-port".to_owned(), tls_port.to_string()]);
+        args.extend(tls_args(pki, client_auth));
+        let log = dir.path().join(format!("redis-{port}.log"));
+        let mut server = RedisServer {
+            port,
+            tls_port: Some(tls_port),
+            process: Process::new(args, tls_port, Some(log)),
+            _dir: Some(dir),
+        };
+        server.start();
+        server
     }
 
     /// A server that is not running yet, for port `port`.
     pub fn stopped(port: u16) -> Self {
-        RedisServer { port, child: None }
+        RedisServer {
+            port,
+            tls_port: None,
+            process: Process::new(base_args(port, None), port, None),
+            _dir: None,
+        }
     }
 
-    /// The server's `redis://` URL.
+    /// The server's plain TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's `redis://` URL (plain TCP).
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the server and waits until it accepts connections.
-    pub fn start(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.child = Some(child);
-        self.wait_until_up();
+    /// The server's `rediss://` URL, on `localhost` (a server started with TLS only).
+    ///
+    /// # Panics
+    /// For a server without TLS.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with started_tls");
+        format!("rediss://localhost:{port}")
     }
 
-    fn wait_until_up(&self) {
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start(&mut self) {
+        self.process.start();
     }
 
     /// Kills the server (no shutdown, no save) and waits for it to exit.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
+/// A Redis Cluster of primaries (no replicas) on loopback: each node a `redis-server
+/// --cluster-enabled yes` on free ports in a folder of its own, joined with `redis-cli
+/// --cluster create`, the 16384 slots split evenly. A node that is killed leaves its slots
+/// uncovered; the others keep serving theirs (`cluster-require-full-coverage no`).
+#[derive(Debug)]
+pub struct RedisCluster {
+    ports: Vec<u16>,
+    nodes: Vec<Process>,
+    tls: Option<CliTls>,
+    _dir: WorkDir,
+}
+
+impl RedisCluster {
+    /// A plain cluster of `primaries` nodes, running and with every slot served.
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing, or the cluster does not form.
+    pub fn start(test: &str, primaries: usize) -> RedisCluster {
+        RedisCluster::start_with(test, primaries, None)
+    }
+
+    /// A cluster speaking only TLS (clients and cluster bus) with the [`TestPki`]'s server
+    /// certificate; clients need not present one.
+    pub fn start_tls(test: &str, primaries: usize, pki: &TestPki) -> RedisCluster {
+        RedisCluster::start_with(test, primaries, Some(pki))
+    }
+
+    /// One plain 3-primary cluster for every test of this process, stopped when it exits.
+    pub fn shared(test: &str) -> &'static RedisCluster {
+        static SHARED: std::sync::OnceLock<RedisCluster> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| RedisCluster::start(test, 3))
+    }
+
+    fn start_with(test: &str, primaries: usize, pki: Option<&TestPki>) -> RedisCluster {
+        assert!(primaries >= 3, "a Redis Cluster needs at least 3 primaries");
+        require_program("redis-server", test);
+        require_program("redis-cli", test);
+        let dir = WorkDir::new("redis-cluster");
+        let ports: Vec<u16> = (0..primaries).map(|_| free_port()).collect();
+        let mut nodes = Vec::new();
+        for &port in &ports {
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("a node folder");
+            // TLS nodes take their client port from --tls-port and close the plain one.
+            let mut args = base_args(if pki.is_some() { 0 } else { port }, Some(&node_dir));
+            args.extend(
+                [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-require-full-coverage",
+                    "no",
+                    // The bus port must be given: port + 10000 may be past 65535.
+                    "--cluster-port",
+                    &free_port().to_string(),
+                ]
+                .map(str::to_owned),
+            );
+            if let Some(pki) = pki {
+                args.extend(["--tls-port".to_owned(), port.to_string()]);
+                args.extend(["--tls-cluster".to_owned(), "yes".to_owned()]);
+                args.extend(tls_args(pki, ClientAuth::None));
+            }
+            let log = node_dir.join(format!(
+                "redis-{}.log",
+                if pki.is_some() { 0 } else { port }
+            ));
+            let mut node = Process::new(args, port, Some(log));
+            node.start();
+            nodes.push(node);
+        }
+        let tls = pki.map(CliTls::of);
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let mut create: Vec<&str> = vec!["--cluster", "create"];
+        create.extend(addresses.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        redis_cli(ports[0], tls.as_ref(), &create)
+            .unwrap_or_else(|e| panic!("cannot create the cluster: {e}"));
+        let cluster = RedisCluster {
+            ports,
+            nodes,
+            tls,
+            _dir: dir,
+        };
+        for &port in &cluster.ports {
+            wait_for(
+                "every cluster node reports cluster_state:ok",
+                START_LIMIT,
+                || {
+                    let info = redis_cli(port, cluster.tls.as_ref(), &["cluster", "info"])?;
+                    Ok(info.contains("cluster_state:ok"))
+                },
+            );
+        }
+        cluster
+    }
+
+    /// The nodes' URLs (`redis://127.0.0.1:PORT`, or `rediss://` for a TLS cluster), to give
+    /// as seed nodes.
+    pub fn urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        self.ports
+            .iter()
+            .map(|port| format!("{scheme}://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// The nodes' client ports.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+
+    /// Runs a `redis-cli` command on node `node` and returns its output.
+    ///
+    /// # Panics
+    /// When the command fails.
+    pub fn cli(&self, node: usize, args: &[&str]) -> String {
+        redis_cli(self.ports[node], self.tls.as_ref(), args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The index of the node serving `key`'s slot (from `CLUSTER KEYSLOT` and `CLUSTER
+    /// NODES`).
+    ///
+    /// # Panics
+    /// When no node serves it.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot: u16 = self
+            .cli(0, &["cluster", "keyslot", key])
+            .trim()
+            .parse()
+            .expect("a slot number");
+        let nodes = self.cli(0, &["cluster", "nodes"]);
+        for line in nodes.lines() {
+            // <id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slot ranges>...
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 {
+                continue;
+            }
+            let owns = fields[8..].iter().any(|range| {
+                let (start, end) = range.split_once('-').unwrap_or((range, range));
+                matches!((start.parse::<u16>(), end.parse::<u16>()),
+                    (Ok(start), Ok(end)) if (start..=end).contains(&slot))
+            });
+            let port = fields[1]
+                .split('@')
+                .next()
+                .and_then(|address| address.rsplit(':').next())
+                .and_then(|port| port.parse::<u16>().ok());
+            if owns && let Some(node) = port.and_then(|p| self.ports.iter().position(|&q| q == p)) {
+                return node;
+            }
+        }
+        panic!("no node serves slot {slot} of {key}: {nodes}")
+    }
+
+    /// Kills node `node` (its slots stay uncovered: there are no replicas).
+    pub fn kill_node(&mut self, node: usize) {
+        self.nodes[node].kill();
+    }
+}
+
+/// A primary, a replica and a Sentinel watching them (`redis-server --sentinel` with a
+/// generated `sentinel.conf`: quorum 1, `down-after-milliseconds` 500, `failover-timeout`
+/// 3000), on loopback, in a folder of their own.
+#[derive(Debug)]
+pub struct RedisSentinelSet {
+    master_name: String,
+    primary_port: u16,
+    replica_port: u16,
+    sentinel_port: u16,
+    /// Killed by a test, possibly while others use the set.
+    primary: std::sync::Mutex<Process>,
+    // Held to be stopped on drop.
+    _replica: Process,
+    _sentinel: Process,
+    _dir: WorkDir,
+}
+
+impl RedisSentinelSet {
+    /// The set, running: the replica in sync, and the sentinel knowing both and able to fail
+    /// over.
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing, or the set does not come up.
+    pub fn start(test: &str) -> RedisSentinelSet {
+        require_program("redis-server", test);
+        require_program("redis-cli", test);
+        let dir = WorkDir::new("redis-sentinel");
+        let master_name = "tokensource-test".to_owned();
+        let (primary_port, replica_port, sentinel_port) = (free_port(), free_port(), free_port());
+        let server = |port: u16, extra: &[String]| {
+            let node_dir = dir.path().join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("a node folder");
+            let mut args = base_args(port, Some(&node_dir));
+            // Full syncs start at once (the default waits 5 s for more replicas).
+            args.extend(["--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
+            args.extend(extra.iter().cloned());
+            let log = node_dir.join(format!("redis-{port}.log"));
+            Process::new(args, port, Some(log))
+        };
+        let mut primary = server(primary_port, &[]);
+        primary.start();
+        let mut replica = server(
+            replica_port,
+            &[
+                "--replicaof".to_owned(),
+                "127.0.0.1".to_owned(),
+                primary_port.to_string(),
+            ],
+        );
+        replica.start();
+        wait_for("the replica is in sync", START_LIMIT, || {
+            Ok(redis_cli(replica_port, None, &["info", "replication"])?
+                .contains("master_link_status:up"))
+        });
+
+        let sentinel_dir = dir.path().join("sentinel");
+        std::fs::create_dir_all(&sentinel_dir).expect("a sentinel folder");
+        let config = sentinel_dir.join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {sentinel_port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
+                 sentinel monitor {master_name} 127.0.0.1 {primary_port} 1\n\
+                 sentinel down-after-milliseconds {master_name} 500\n\
+                 sentinel failover-timeout {master_name} 3000\n\
+                 sentinel parallel-syncs {master_name} 1\n",
+                dir = sentinel_dir.display()
+            ),
+        )
+        .expect("write sentinel.conf");
+        let mut sentinel = Process::new(
+            vec![config.display().to_string(), "--sentinel".to_owned()],
+            sentinel_port,
+            Some(sentinel_dir.join("sentinel.log")),
+        );
+        sentinel.start();
+        wait_for(
+            "the sentinel knows the replica and its link to the primary",
+            START_LIMIT,
+            || {
+                let replicas =
+                    redis_cli(sentinel_port, None, &["sentinel", "replicas", &master_name])?;
+                Ok(replicas.contains(&replica_port.to_string())
+                    && replicas.contains("master-link-status\nok"))
+            },
+        );
+        RedisSentinelSet {
+            master_name,
+            primary_port,
+            replica_port,
+            sentinel_port,
+            primary: std::sync::Mutex::new(primary),
+            _replica: replica,
+            _sentinel: sentinel,
+            _dir: dir,
+        }
+    }
+
+    /// The name the sentinel knows the primary by.
+    pub fn master_name(&self) -> &str {
+        &self.master_name
+    }
+
+    /// The sentinel's URL, to give as `urls`.
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        vec![format!("redis://127.0.0.1:{}", self.sentinel_port)]
+    }
+
+    /// The primary's and the replica's URLs as they were started (the replica becomes the
+    /// primary after a failover).
+    pub fn server_urls(&self) -> (String, String) {
+        (
+            format!("redis://127.0.0.1:{}", self.primary_port),
+            format!("redis://127.0.0.1:{}", self.replica_port),
+        )
+    }
+
+    /// The port of the primary the sentinel names now.
+    pub fn current_primary_port(&self) -> u16 {
+        let output = redis_cli(
+            self.sentinel_port,
+            None,
+            &["sentinel", "get-master-addr-by-name", &self.master_name],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        output
+            .lines()
+            .nth(1)
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no primary address in {output:?}"))
+    }
+
+    /// Kills the primary: the sentinel notices after `down-after-milliseconds` and promotes
+    /// the replica.
+    pub fn kill_primary(&self) {
+        self.primary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .kill();
+    }
+
+    /// Asks the sentinel to fail over now (`SENTINEL FAILOVER`): the replica is promoted and
+    /// the old primary, still running, is turned into its replica.
+    ///
+    /// # Panics
+    /// When the sentinel refuses.
+    pub fn failover(&self) {
+        redis_cli(
+            self.sentinel_port,
+            None,
+            &["sentinel", "failover", &self.master_name],
+        )
+        .unwrap_or_else(|e| panic!("SENTINEL FAILOVER: {e}"));
+    }
+
+    /// Makes the first primary a replica of the second server (what the sentinel does, some
+    /// seconds after a failover, to an old primary it sees running): its writes then answer
+    /// READONLY.
+    ///
+    /// # Panics
+    /// When the server refuses.
+    pub fn demote_first_primary(&self) {
+        redis_cli(
+            self.primary_port,
+            None,
+            &["replicaof", "127.0.0.1", &self.replica_port.to_string()],
+        )
+        .unwrap_or_else(|e| panic!("REPLICAOF: {e}"));
+    }
+
+    /// Waits until the sentinel names the replica as the primary.
+    ///
+    /// # Panics
+    /// After `limit`.
+    pub fn wait_for_promotion(&self, limit: Duration) {
+        wait_for("the sentinel promotes the replica", limit, || {
+            Ok(self.current_primary_port() == self.replica_port
+                && redis_cli(self.replica_port, None, &["role"])?.starts_with("master"))
+        });
     }
 }

@@ -291,3 +291,97 @@ async fn runs_on_one_redis_store_fetch_once() {
     assert!(token_files(&setup.cache_dir()).is_empty());
     assert!(token_files(&setup.user_cache_dir()).is_empty());
 }
+
+/// How many keys a Redis holds, through `redis-cli` on its plain port.
+fn keys_in(server: &tokensource_testkit::redis_server::RedisServer) -> u64 {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port().to_string(), "dbsize"])
+        .output()
+        .expect("redis-cli (install redis-tools)");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_whose_certificate_fails_is_not_used_and_the_run_says_so_once() {
+    use tokensource_testkit::redis_server::RedisServer;
+    use tokensource_testkit::tls::{ClientAuth, TestPki};
+    let pki = TestPki::new();
+    let server = RedisServer::started_tls(
+        "a_redis_whose_certificate_fails_is_not_used_and_the_run_says_so_once",
+        &pki,
+        ClientAuth::None,
+    );
+    let token_server = oauth2_server().await;
+    // Without the CA: the system roots do not know the test CA.
+    let untrusting = Setup::new(&oauth2_profile(
+        "fleet",
+        &token_server.token_url(),
+        &format!(
+            "[profiles.fleet.store]\nkind = \"redis\"\nurl = \"{}\"",
+            server.tls_url()
+        ),
+    ));
+    let config = untrusting.config();
+    let run = untrusting
+        .run(&["token", "--config", path_str(&config)])
+        .await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(
+        run.stdout,
+        format!("{}\n", token_server.last_token().unwrap())
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(
+        run.stderr.starts_with("tokensource: ")
+            && run.stderr.contains("certificate failed verification")
+            && run.stderr.contains("fetched without the store"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains(SECRET));
+    assert_eq!(
+        keys_in(&server),
+        0,
+        "nothing is written to an unverified Redis"
+    );
+
+    // With the CA (a path relative to the configuration file): the store is used, silently.
+    let trusting = Setup::new(&oauth2_profile(
+        "fleet",
+        &token_server.token_url(),
+        &format!(
+            "[profiles.fleet.store]\nkind = \"redis\"\nurl = \"{}\"\nca_file = \"redis-ca.pem\"",
+            server.tls_url()
+        ),
+    ));
+    std::fs::copy(pki.ca_file(), trusting.dir().join("redis-ca.pem")).unwrap();
+    let config = trusting.config();
+    let first = trusting
+        .run(&["token", "--config", path_str(&config)])
+        .await;
+    let second = trusting
+        .run(&["token", "--config", path_str(&config)])
+        .await;
+    assert_eq!(first.success(), second.success());
+    assert_eq!(
+        token_server.token_hits(),
+        2,
+        "one fetch without the store, one with it"
+    );
+    assert!(keys_in(&server) >= 1);
+
+    // An unreadable ca_file is a configuration error naming the key.
+    std::fs::remove_file(trusting.dir().join("redis-ca.pem")).unwrap();
+    let run = trusting
+        .run(&["token", "--config", path_str(&config)])
+        .await;
+    let line = run.failure(2, &[]);
+    assert!(line.contains("profiles.fleet.store.ca_file"), "{line}");
+    let run = trusting
+        .run(&["check-config", "--config", path_str(&config)])
+        .await;
+    let line = run.failure(2, &[]);
+    assert!(line.contains("profiles.fleet.store.ca_file"), "{line}");
+}

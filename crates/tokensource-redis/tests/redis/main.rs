@@ -5,9 +5,12 @@
 //!
 //! One binary for all areas, to keep link times down.
 
+mod cluster;
 mod fleet;
 mod outage;
 mod scale;
+mod sentinel;
 mod store_ops;
 mod support;
 mod tamper;
+mod tls;

@@ -125,15 +125,21 @@ impl TokenEndpoint {
 
 /// A token source that POSTs to the token endpoint at `url` and builds a one-hour token.
 pub fn http_source(url: String) -> impl TokenSource + 'static {
+    http_source_lasting(url, Duration::from_secs(3600))
+}
+
+/// A token source that POSTs to the token endpoint at `url` and builds a token living
+/// `lifetime`.
+pub fn http_source_lasting(url: String, lifetime: Duration) -> impl TokenSource + 'static {
     let client = reqwest::Client::new();
     let url = Arc::new(url);
     from_fn("test-endpoint", move || {
         let (client, url) = (client.clone(), Arc::clone(&url));
-        async move { fetch(&client, &url).await }
+        async move { fetch(&client, &url, lifetime).await }
     })
 }
 
-async fn fetch(client: &reqwest::Client, url: &str) -> Result<Token, Error> {
+async fn fetch(client: &reqwest::Client, url: &str, lifetime: Duration) -> Result<Token, Error> {
     let unavailable = |e: reqwest::Error| Error::unavailable("test-endpoint", e.to_string());
     let response = client
         .post(url)
@@ -148,7 +154,7 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<Token, Error> {
         .as_str()
         .ok_or_else(|| Error::invalid_response("test-endpoint", "no access_token"))?;
     Token::builder(access_token)
-        .expires_in(Duration::from_secs(3600))
+        .expires_in(lifetime)
         .build()
         .map_err(Error::from)
 }

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use url::Url;
 
 pub use registry::{CredentialIdentity, ProfileSettings, Provider, ProviderFactory, Registry};
-pub use store::{BuildOptions, StoreKind};
+pub use store::{BuildOptions, RedisMode, RedisSettings, StoreKind, StoreUnavailable};
 pub use tokensource_config::SecretValue;
 
 use crate::{CachedTokenSource, Error, ErrorKind, TokenSource};

@@ -1,0 +1,370 @@
+//! A primary, a replica and a Sentinel on loopback, started by the test kit, with a fleet of
+//! twenty processes (caches with their own stores) refreshing short-lived tokens through the
+//! primary the sentinel names. The primary fails over in the middle of the run, killed or by
+//! `SENTINEL FAILOVER`; the fleet finds the new primary (after connection errors, or after
+//! READONLY from the demoted one), no caller ever gets an error or an expired token, and the
+//! token endpoint sees at most one extra flight per lease period of the failover.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokensource_core::store::TokenStore;
+use tokensource_core::{CachedTokenSource, RefreshPolicy, TokenSource};
+use tokensource_redis::RedisTokenStore;
+use tokensource_testkit::redis_server::RedisSentinelSet;
+
+use crate::support::{TokenEndpoint, http_source_lasting, raw_connection, secret, unique_key};
+
+const CLIENT_SECRET: &str = "sentinel-client-secret";
+const PROCESSES: usize = 20;
+/// Short tokens, so that the fleet refreshes every few seconds (the stored token is refreshed
+/// when half of it is left).
+const LIFETIME: Duration = Duration::from_secs(5);
+const LEASE_TTL: Duration = Duration::from_secs(2);
+
+fn sentinel_store(set: &RedisSentinelSet) -> RedisTokenStore {
+    RedisTokenStore::sentinel_builder(
+        set.sentinel_urls(),
+        set.master_name(),
+        &secret(CLIENT_SECRET),
+    )
+    .build()
+    .expect("valid sentinel store")
+}
+
+/// What the callers of a fleet saw.
+#[derive(Debug, Default)]
+struct Calls {
+    ok: AtomicUsize,
+    errors: AtomicUsize,
+    /// Tokens handed out after their expiry (never expected).
+    expired: AtomicUsize,
+}
+
+/// [`PROCESSES`] caches, each with its own sentinel store, and two callers each asking for a
+/// token every 20 ms until stopped.
+struct Fleet {
+    calls: Arc<Calls>,
+    stopped: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    fn start(set: &RedisSentinelSet, endpoint: &TokenEndpoint, key: &str) -> Fleet {
+        let calls = Arc::new(Calls::default());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..PROCESSES {
+            let cache = CachedTokenSource::builder(http_source_lasting(endpoint.url(), LIFETIME))
+                .store(Arc::new(sentinel_store(set)), key.to_owned())
+                .policy(RefreshPolicy::default().with_lease_ttl(LEASE_TTL))
+                .build();
+            for _ in 0..2 {
+                let (cache, calls, stopped) =
+                    (cache.clone(), Arc::clone(&calls), Arc::clone(&stopped));
+                tasks.push(tokio::spawn(async move {
+                    while !stopped.load(Ordering::SeqCst) {
+                        match cache.token().await {
+                            Ok(token) => {
+                                calls.ok.fetch_add(1, Ordering::SeqCst);
+                                if token.expires_at().is_some_and(|at| at <= SystemTime::now()) {
+                                    calls.expired.fetch_add(1, Ordering::SeqCst);
+                                }
+                            }
+                            Err(error) => {
+                                calls.errors.fetch_add(1, Ordering::SeqCst);
+                                eprintln!("token() failed: {error}");
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }));
+            }
+        }
+        Fleet {
+            calls,
+            stopped,
+            tasks,
+        }
+    }
+
+    async fn stop(self) -> Arc<Calls> {
+        self.stopped.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a caller panicked");
+        }
+        self.calls
+    }
+}
+
+/// How a test fails the primary over.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Failover {
+    /// Killed: connections fail until the sentinel has promoted the replica.
+    Kill,
+    /// `SENTINEL FAILOVER`, then the old primary made a replica of the new one (as the
+    /// sentinel does when it sees it again): it stays reachable, and its writes answer READONLY.
+    Demote,
+}
+
+async fn fleet_through_a_failover(test: &'static str, how: Failover) {
+    let set = Arc::new(
+        tokio::task::spawn_blocking(move || RedisSentinelSet::start(test))
+            .await
+            .unwrap(),
+    );
+    let endpoint = TokenEndpoint::start(Duration::from_millis(50)).await;
+    let key = unique_key(test);
+    let started = Instant::now();
+    let fleet = Fleet::start(&set, &endpoint, &key);
+
+    // The fleet refreshes the stored token when half of its lifetime is left: the failover
+    // starts half a second before the refresh after the first one, so that this refresh falls
+    // inside it (the sentinel needs more than that to promote the replica).
+    endpoint.wait_for_hits(2, Duration::from_secs(20)).await;
+    tokio::time::sleep(LIFETIME / 2 - Duration::from_millis(500)).await;
+    let failed_at = Instant::now();
+    let hits_before = endpoint.hits().await;
+    tokio::task::spawn_blocking({
+        let set = Arc::clone(&set);
+        move || {
+            match how {
+                Failover::Kill => set.kill_primary(),
+                Failover::Demote => set.failover(),
+            }
+            set.wait_for_promotion(Duration::from_secs(20));
+            if how == Failover::Demote {
+                set.demote_first_primary();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let outage = failed_at.elapsed();
+    // Two lifetimes on the new primary: the fleet shares again.
+    let after_failover = endpoint.hits().await;
+    tokio::time::sleep(2 * LIFETIME).await;
+    let calls = fleet.stop().await;
+    let elapsed = started.elapsed();
+    let hits = endpoint.hits().await;
+
+    let (ok, errors, expired) = (
+        calls.ok.load(Ordering::SeqCst),
+        calls.errors.load(Ordering::SeqCst),
+        calls.expired.load(Ordering::SeqCst),
+    );
+    eprintln!(
+        "{how:?}: {hits} token endpoint hits in {elapsed:?} ({hits_before} before the failover, \
+         {after_failover} once it was over); failover {outage:?}; {ok} calls, {errors} errors"
+    );
+    assert_eq!(errors, 0, "no caller error while a cached token is valid");
+    assert_eq!(expired, 0, "no expired token handed out");
+    assert!(ok > PROCESSES * 2 * 100, "the callers kept calling: {ok}");
+    // Without a failover the fleet refreshes about every half lifetime (counted as every
+    // third, generously, plus the first fetch); a failover may add one flight per lease
+    // period it lasts, and one more.
+    let normal = (elapsed.as_secs_f64() / (LIFETIME.as_secs_f64() / 3.0)).ceil() as usize + 1;
+    let extra = (outage.as_secs_f64() / LEASE_TTL.as_secs_f64()).ceil() as usize + 1;
+    assert!(
+        hits <= normal + extra,
+        "{hits} token endpoint hits: more than {normal} normal flights and {extra} for the failover"
+    );
+    // After the failover, the fleet shares through the new primary: at most one flight per
+    // third of a lifetime in the last two lifetimes, again.
+    assert!(
+        hits - after_failover <= 7,
+        "{hits} hits, {after_failover} after the failover"
+    );
+
+    // The fleet's token is on the new primary.
+    let (_, new_primary) = set.server_urls();
+    let store = sentinel_store(&set);
+    let mut raw = raw_connection(&new_primary).await;
+    let stored: bool = redis::cmd("EXISTS")
+        .arg(store.token_key(&key))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(stored, "the token is on the new primary");
+    assert!(store.get(&key).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_rides_out_a_killed_primary() {
+    fleet_through_a_failover("a_fleet_rides_out_a_killed_primary", Failover::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_follows_a_sentinel_failover_away_from_the_demoted_primary() {
+    fleet_through_a_failover(
+        "a_fleet_follows_a_sentinel_failover_away_from_the_demoted_primary",
+        Failover::Demote,
+    )
+    .await;
+}
+
+#[test]
+fn sentinel_settings_are_checked_when_the_store_is_built() {
+    let s = secret(CLIENT_SECRET);
+    let error = RedisTokenStore::sentinel_builder(["redis://127.0.0.1:26379"], "", &s)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.field(), Some("master_name"));
+    let error = RedisTokenStore::sentinel_builder(Vec::<String>::new(), "m", &s)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.field(), Some("urls"));
+    let error = RedisTokenStore::sentinel_builder(
+        ["redis://127.0.0.1:26379", "rediss://127.0.0.1:26380"],
+        "m",
+        &s,
+    )
+    .build()
+    .unwrap_err();
+    assert_eq!(error.field(), Some("urls"));
+    let error = RedisTokenStore::cluster_builder(["redis://:hunter2@[::1"], &s)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.field(), Some("urls"));
+    assert!(!format!("{error} {error:?}").contains("hunter2"));
+    // Building never connects.
+    let store = RedisTokenStore::sentinel_builder(
+        [
+            "redis://user:hunter2@127.0.0.1:1",
+            "redis://user:hunter2@127.0.0.1:2",
+        ],
+        "mymaster",
+        &s,
+    )
+    .build()
+    .unwrap();
+    let debug = format!("{store:?}");
+    assert!(
+        debug.contains("mymaster") && debug.contains("127.0.0.1:2"),
+        "{debug}"
+    );
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+/// After `SENTINEL FAILOVER` the old primary keeps accepting writes until a sentinel sees it and
+/// demotes it, seconds later. The store hears the sentinels' `+switch-master` and moves to the
+/// new primary at once, so that processes do not split between two primaries meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_moves_to_the_promoted_primary_before_the_old_one_is_demoted() {
+    let test = "a_store_moves_to_the_promoted_primary_before_the_old_one_is_demoted";
+    let set = Arc::new(
+        tokio::task::spawn_blocking(move || RedisSentinelSet::start(test))
+            .await
+            .unwrap(),
+    );
+    let (old_primary, new_primary) = set.server_urls();
+    let store = sentinel_store(&set);
+    let lifetime = Duration::from_secs(600);
+    store
+        .put(
+            &unique_key(test),
+            &crate::support::token("before", lifetime),
+        )
+        .await
+        .unwrap();
+    // Listening: to the primary's announcements and to the sentinel's.
+    for _ in 0..200 {
+        if store.change_cursor("any").is_notified() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        store.change_cursor("any").is_notified(),
+        "the store subscribed"
+    );
+
+    tokio::task::spawn_blocking({
+        let set = Arc::clone(&set);
+        move || {
+            set.failover();
+            set.wait_for_promotion(Duration::from_secs(20));
+        }
+    })
+    .await
+    .unwrap();
+    let mut on_new = raw_connection(&new_primary).await;
+    let mut on_old = raw_connection(&old_primary).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let key = unique_key(test);
+        store
+            .put(&key, &crate::support::token("after", lifetime))
+            .await
+            .unwrap();
+        let landed: bool = redis::cmd("EXISTS")
+            .arg(store.token_key(&key))
+            .query_async(&mut on_new)
+            .await
+            .unwrap();
+        if landed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store still writes to the old primary 5 s after the promotion"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let role: redis::Role = redis::cmd("ROLE").query_async(&mut on_old).await.unwrap();
+    assert!(
+        matches!(role, redis::Role::Primary { .. }),
+        "the old primary was still a primary when the store moved: {role:?}"
+    );
+}
+
+/// A store that has not subscribed (no cache waited on it yet, so it heard no announcement)
+/// still writes to a primary that was demoted: READONLY sends it to the sentinels for the new
+/// one, and the write succeeds there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_leaves_a_demoted_primary_on_readonly() {
+    let test = "a_store_leaves_a_demoted_primary_on_readonly";
+    let set = Arc::new(
+        tokio::task::spawn_blocking(move || RedisSentinelSet::start(test))
+            .await
+            .unwrap(),
+    );
+    let (_, new_primary) = set.server_urls();
+    let store = sentinel_store(&set);
+    let lifetime = Duration::from_secs(600);
+    let before = unique_key(test);
+    store
+        .put(&before, &crate::support::token("before", lifetime))
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking({
+        let set = Arc::clone(&set);
+        move || {
+            set.failover();
+            set.wait_for_promotion(Duration::from_secs(20));
+            set.demote_first_primary();
+        }
+    })
+    .await
+    .unwrap();
+    // Reads from the demoted primary still work; the write finds READONLY, then the new one.
+    let key = unique_key(test);
+    store
+        .put(&key, &crate::support::token("after", lifetime))
+        .await
+        .expect("the write goes to the new primary");
+    let mut on_new = raw_connection(&new_primary).await;
+    let landed: bool = redis::cmd("EXISTS")
+        .arg(store.token_key(&key))
+        .query_async(&mut on_new)
+        .await
+        .unwrap();
+    assert!(landed, "the token is on the new primary");
+    let lease = store
+        .try_lease(&key, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("a free lease");
+    store.release(&key, &lease).await.unwrap();
+}
