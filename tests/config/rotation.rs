@@ -183,3 +183,52 @@ async fn a_rotated_secret_file_is_used_at_the_next_fetch_and_a_missing_one_keeps
         assert_eq!(server.token_hits(), 3, "{provider:?}");
     }
 }
+
+/// With a Redis store, the seal follows the secret file: a process started before a rotation
+/// seals its next token with the new secret, so a process started after it (which knows only
+/// the new secret) shares that token instead of fetching its own.
+#[tokio::test]
+async fn processes_on_redis_share_tokens_across_a_rotation() {
+    let redis = tokensource_testkit::redis_server::redis_url(module_path!());
+    let server = Provider::OAuth2Basic
+        .mock_with("client", "old-secret", Some(LIFETIME), Some(false))
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "old-secret\n").unwrap();
+    let path = dir.path().join("tokensource.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[profiles.p]\n{}[profiles.p.store]\nkind = \"redis\"\nurl = \"{redis}\"\n",
+            profile(Provider::OAuth2Basic, &server.token_url())
+        ),
+    )
+    .unwrap();
+    let before = tokensource::config::Config::load(&path)
+        .unwrap()
+        .build("p")
+        .unwrap();
+    let first = before.source().token().await.unwrap();
+    assert_eq!(server.token_hits(), 1);
+
+    // Rotation; the API refuses the old token, so the old process fetches with the new secret.
+    std::fs::write(dir.path().join("secret.txt"), "new-secret\n").unwrap();
+    server.rotate_secret("new-secret");
+    before.source().invalidate(&first).await;
+    let second = before.source().token().await.unwrap();
+    assert!(!second.same_secret(&first));
+    assert_eq!(server.token_hits(), 2);
+
+    // A process started now reads the token the old one stored: no fetch of its own.
+    let after = tokensource::config::Config::load(&path)
+        .unwrap()
+        .build("p")
+        .unwrap();
+    let shared = after.source().token().await.unwrap();
+    assert!(
+        shared.same_secret(&second),
+        "the new process fetched a token of its own"
+    );
+    assert_eq!(server.token_hits(), 2);
+}

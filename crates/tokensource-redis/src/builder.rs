@@ -65,6 +65,19 @@ impl RedisTokenStoreBuilder {
         }
     }
 
+    /// Seals with `secret` as it is at each operation instead of the secret given to the
+    /// builder: with a [`SecretSource::file`](tokensource_core::SecretSource::file), a rotated
+    /// secret file seals with the new secret as soon as the file holds it, so that processes
+    /// that read the new file share tokens again (those still on the old secret cannot open the
+    /// new values and fetch for themselves meanwhile). While the file cannot be read, values
+    /// read as absent and nothing is written.
+    #[must_use]
+    pub fn seal_secret(mut self, secret: tokensource_core::SecretSource) -> Self {
+        self.secret_is_empty = secret.read().is_ok_and(|s| s.expose_secret().is_empty());
+        self.sealer = Sealer::from_source(secret);
+        self
+    }
+
     /// How long one store operation may take, connecting included (default 500 ms). When Redis
     /// is down or slow, operations fail after this long and the cache fetches locally.
     #[must_use]

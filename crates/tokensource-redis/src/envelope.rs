@@ -20,8 +20,8 @@ use chacha20poly1305::{Key, KeyInit, XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use tokensource_core::Token;
 use tokensource_core::store::{decode, encode};
+use tokensource_core::{SecretSource, Token};
 use zeroize::{Zeroize, Zeroizing};
 
 /// The version tag every value starts with.
@@ -42,35 +42,50 @@ pub(crate) enum SealError {
     Random,
     /// The cipher refused the input (only for inputs far beyond any token's size).
     Cipher,
+    /// The seal secret (a file) could not be read.
+    Secret,
 }
 
 /// Encrypts and decrypts stored values for one credential.
 pub(crate) struct Sealer {
-    secret: SecretString,
+    /// The seal secret: fixed, or a file read again at every operation (a rotated client secret
+    /// seals with the new secret as soon as the file holds it).
+    secret: SecretSource,
 }
 
 impl Sealer {
     /// A sealer keyed by `secret`, the credential's client secret.
     pub(crate) fn new(secret: &SecretString) -> Self {
-        Sealer {
-            secret: secret.clone(),
-        }
+        Sealer::from_source(SecretSource::from(secret.clone()))
+    }
+
+    /// A sealer keyed by the secret `secret` yields when it is used.
+    pub(crate) fn from_source(secret: SecretSource) -> Self {
+        Sealer { secret }
     }
 
     /// The cipher for values under `redis_key`: HKDF-SHA256 of the secret, salted with the key
-    /// (length-prefixed). Deriving costs about a microsecond, far below one Redis round trip.
-    fn cipher(&self, redis_key: &str) -> XChaCha20Poly1305 {
+    /// (length-prefixed). Deriving costs about a microsecond, far below one Redis round trip;
+    /// reading a secret file, a few more. `None` when the secret cannot be read now.
+    fn cipher(&self, redis_key: &str) -> Option<XChaCha20Poly1305> {
+        let secret = match self.secret.read() {
+            Ok(secret) => secret,
+            Err(error) => {
+                tracing::debug!(error = %error, "the seal secret cannot be read");
+                return None;
+            }
+        };
         let mut salt = Zeroizing::new(Vec::with_capacity(HKDF_SALT.len() + 8 + redis_key.len()));
         salt.extend_from_slice(HKDF_SALT);
         salt.extend_from_slice(&(redis_key.len() as u64).to_be_bytes());
         salt.extend_from_slice(redis_key.as_bytes());
-        let hkdf = Hkdf::<Sha256>::new(Some(&salt), self.secret.expose_secret().as_bytes());
+        let hkdf = Hkdf::<Sha256>::new(Some(&salt), secret.expose_secret().as_bytes());
         let mut key = Key::default();
         // 32 bytes is far below HKDF-SHA256's limit of 255 * 32, so this cannot fail.
         let _ = hkdf.expand(HKDF_INFO, key.as_mut_slice());
         let cipher = XChaCha20Poly1305::new(&key);
         key.as_mut_slice().zeroize();
-        cipher
+        Some(cipher)
     }
 
     /// Seals `token`, expiring at `expiry_ms` (Unix milliseconds), for the Redis key `redis_key`.
@@ -103,6 +118,7 @@ impl Sealer {
         let aad = associated_data(redis_key, &value);
         let ciphertext = self
             .cipher(redis_key)
+            .ok_or(SealError::Secret)?
             .encrypt(
                 &nonce,
                 Payload {
@@ -134,7 +150,7 @@ impl Sealer {
         let nonce = XNonce::try_from(nonce).ok()?;
         let aad = associated_data(redis_key, header);
         let plaintext = Zeroizing::new(
-            self.cipher(redis_key)
+            self.cipher(redis_key)?
                 .decrypt(
                     &nonce,
                     Payload {
@@ -240,6 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn a_seal_secret_file_is_read_at_each_operation() {
+        let dir = std::env::temp_dir().join(format!("sealer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "old\n").unwrap();
+        let rotating = Sealer::from_source(SecretSource::file(&path));
+        let sealed_old = rotating.seal("k", &token("t1"), 1).unwrap();
+        assert!(sealer("old").open("k", &sealed_old).is_some());
+        std::fs::write(&path, "new\n").unwrap();
+        let sealed_new = rotating.seal("k", &token("t2"), 1).unwrap();
+        assert!(sealer("new").open("k", &sealed_new).is_some());
+        assert!(rotating.open("k", &sealed_old).is_none(), "the old secret is gone");
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(rotating.seal("k", &token("t3"), 1), Err(SealError::Secret)));
+        assert!(rotating.open("k", &sealed_new).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn rejects_other_keys_secrets_and_tampering() {
         let s = sealer("client-secret");
         let value = s.seal("k", &token("t"), 42).unwrap();
@@ -266,9 +301,11 @@ mod tests {
         let nonce = XNonce::default();
         let a = s
             .cipher("tokensource:v2:a:token")
+            .unwrap()
             .encrypt(&nonce, &b"same"[..]);
         let b = s
             .cipher("tokensource:v2:b:token")
+            .unwrap()
             .encrypt(&nonce, &b"same"[..]);
         assert_ne!(a.unwrap(), b.unwrap());
     }

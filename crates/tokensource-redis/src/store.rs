@@ -271,6 +271,9 @@ impl Inner {
             Ok(Err(Failure::Seal(SealError::Cipher))) => {
                 Err(StoreError::new("the token could not be encrypted"))
             }
+            Ok(Err(Failure::Seal(SealError::Secret))) => Err(StoreError::new(
+                "the seal secret (a file) cannot be read; nothing was stored",
+            )),
             Ok(Err(Failure::TooLarge(len))) => Err(StoreError::new(format!(
                 "the sealed token is {len} bytes, over the limit of {MAX_VALUE_LEN}; not stored"
             ))),

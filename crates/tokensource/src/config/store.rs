@@ -216,10 +216,12 @@ pub(crate) fn build(
         StoreKind::Redis(redis) => {
             // The secret that seals tokens in Redis: the store's `seal_key`, else the
             // credential's own.
+            // Either is a source read again at each store operation when it is a file, so a
+            // rotated secret seals with the new secret as soon as the file holds it.
             let given = read_seal_key(settings)?;
             let own = identity
-                .map(|identity| identity.secret().clone())
-                .filter(|secret| !secret.expose_secret().is_empty());
+                .filter(|identity| !identity.secret().expose_secret().is_empty())
+                .map(CredentialIdentity::secret_source);
             let seal_key = given.or(own).ok_or_else(|| {
                 Error::configuration(
                     format!("{field}.seal_key"),
@@ -260,8 +262,9 @@ pub(crate) fn build(
     )
 }
 
-/// The store table's `seal_key`, resolved (a literal, `{ env = ... }` or `{ file = ... }`).
-fn read_seal_key(settings: &ProfileSettings<'_>) -> Result<Option<secrecy::SecretString>, Error> {
+/// The store table's `seal_key` (a literal, `{ env = ... }` or `{ file = ... }`, which is read now
+/// and again at each store operation).
+fn read_seal_key(settings: &ProfileSettings<'_>) -> Result<Option<crate::SecretSource>, Error> {
     let Some(table) = settings.store_table()? else {
         return Ok(None);
     };
@@ -275,11 +278,11 @@ fn read_seal_key(settings: &ProfileSettings<'_>) -> Result<Option<secrecy::Secre
             "expected a string, { env = \"VAR\" } or { file = \"path\" }",
         )
     })?;
-    let secret = secret.resolve(&field, settings.base_dir())?;
-    if secret.expose_secret().is_empty() {
+    let source = secret.source(&field, settings.base_dir())?;
+    if source.read_for(field.clone())?.expose_secret().is_empty() {
         return Err(Error::configuration(field, "must not be empty"));
     }
-    Ok(Some(secret))
+    Ok(Some(source))
 }
 
 /// The keys a store table may hold.
@@ -597,17 +600,19 @@ fn file_store(
 fn redis_store(
     field: &str,
     settings: &RedisSettings,
-    seal_key: &secrecy::SecretString,
+    seal: &crate::SecretSource,
 ) -> Result<Arc<dyn TokenStore>, Error> {
     use tokensource_redis::RedisTokenStore;
     let urls = settings.urls.iter().cloned();
+    let seal_key = &seal.read_for(format!("{field}.seal_key"))?;
     let mut builder = match (settings.mode, &settings.master_name) {
         (RedisMode::Cluster, _) => RedisTokenStore::cluster_builder(urls, seal_key),
         (RedisMode::Sentinel, Some(master_name)) => {
             RedisTokenStore::sentinel_builder(urls, master_name, seal_key)
         }
         _ => RedisTokenStore::builder(&settings.urls[0], seal_key),
-    };
+    }
+    .seal_secret(seal.clone());
     if let Some(ca_file) = &settings.ca_file {
         builder = builder.ca_file(ca_file);
     }
@@ -642,7 +647,7 @@ fn redis_store(
 fn redis_store(
     field: &str,
     _settings: &RedisSettings,
-    _seal_key: &secrecy::SecretString,
+    _seal: &crate::SecretSource,
 ) -> Result<Arc<dyn TokenStore>, Error> {
     Err(Error::configuration(
         field.to_owned(),
