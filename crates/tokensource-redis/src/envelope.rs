@@ -267,9 +267,15 @@ mod tests {
         std::fs::write(&path, "new\n").unwrap();
         let sealed_new = rotating.seal("k", &token("t2"), 1).unwrap();
         assert!(sealer("new").open("k", &sealed_new).is_some());
-        assert!(rotating.open("k", &sealed_old).is_none(), "the old secret is gone");
+        assert!(
+            rotating.open("k", &sealed_old).is_none(),
+            "the old secret is gone"
+        );
         std::fs::remove_file(&path).unwrap();
-        assert!(matches!(rotating.seal("k", &token("t3"), 1), Err(SealError::Secret)));
+        assert!(matches!(
+            rotating.seal("k", &token("t3"), 1),
+            Err(SealError::Secret)
+        ));
         assert!(rotating.open("k", &sealed_new).is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
