@@ -12,7 +12,7 @@ use crate::connection::{Connector, Timeouts, Topology};
 use crate::envelope::Sealer;
 use crate::key::DEFAULT_KEY_PREFIX;
 use crate::store::{Inner, RedisTokenStore, Settings};
-use crate::tls::{TlsSettings, read_pem_file};
+use crate::tls::{TlsInput, TlsRenewal, TlsSettings, read_pem_file};
 
 /// Builds a [`RedisTokenStore`]; see [`RedisTokenStore::builder`] (one server),
 /// [`RedisTokenStore::cluster_builder`] (a Redis Cluster) and
@@ -44,6 +44,8 @@ pub struct RedisTokenStoreBuilder {
     sealer: Sealer,
     secret_is_empty: bool,
     tls: TlsSettings,
+    /// What the TLS settings were made from, to make them again when a file changes.
+    tls_inputs: Vec<TlsInput>,
     /// The setting named when TLS settings meet plain `redis://` URLs.
     tls_field: Option<&'static str>,
     /// The first TLS setting that could not be used; reported by `build`.
@@ -59,6 +61,7 @@ impl RedisTokenStoreBuilder {
             sealer: Sealer::new(credential_secret),
             secret_is_empty: credential_secret.expose_secret().is_empty(),
             tls: TlsSettings::default(),
+            tls_inputs: Vec::new(),
             tls_field: None,
             tls_error: None,
             settings: Settings::default(),
@@ -127,10 +130,15 @@ impl RedisTokenStoreBuilder {
     }
 
     /// Trusts the PEM root certificates in the file at `path`, in addition to the system's,
-    /// for `rediss://` servers (a private CA). The file is read now; a file that cannot be read
-    /// or holds no valid certificate fails [`build`](Self::build), naming `ca_file`.
+    /// for `rediss://` servers (a private CA). The file is read now (a file that cannot be read
+    /// or holds no valid certificate fails [`build`](Self::build), naming `ca_file`) and again
+    /// before each store operation: when it, or a client certificate or key file, changed, new
+    /// connections use the new files (a renewed certificate needs no restart); a file that cannot
+    /// be used then leaves the connections made as they are.
     #[must_use]
-    pub fn ca_file(self, path: impl AsRef<Path>) -> Self {
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.tls_inputs
+            .push(TlsInput::CaFile(path.as_ref().to_path_buf()));
         let pem = read_pem_file(path.as_ref(), "ca_file");
         self.with_tls("ca_file", |tls| tls.add_roots(&pem?, "ca_file"))
     }
@@ -138,7 +146,8 @@ impl RedisTokenStoreBuilder {
     /// Trusts the PEM root certificates in `pem`, in addition to the system's; as
     /// [`ca_file`](Self::ca_file), naming `ca_pem` in errors.
     #[must_use]
-    pub fn ca_pem(self, pem: impl AsRef<[u8]>) -> Self {
+    pub fn ca_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.tls_inputs.push(TlsInput::CaPem(pem.as_ref().to_vec()));
         self.with_tls("ca_pem", |tls| tls.add_roots(pem.as_ref(), "ca_pem"))
     }
 
@@ -148,7 +157,15 @@ impl RedisTokenStoreBuilder {
     /// missing, unsupported or not the certificate's, fails [`build`](Self::build), naming
     /// `client_cert_pem` or `client_key_pem`.
     #[must_use]
-    pub fn client_identity(self, cert_pem: impl AsRef<[u8]>, key_pem: impl AsRef<[u8]>) -> Self {
+    pub fn client_identity(
+        mut self,
+        cert_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        self.tls_inputs.push(TlsInput::IdentityPem(
+            cert_pem.as_ref().to_vec(),
+            zeroize::Zeroizing::new(key_pem.as_ref().to_vec()),
+        ));
         self.with_tls("client_cert_pem", |tls| {
             tls.set_identity(
                 cert_pem.as_ref(),
@@ -162,10 +179,14 @@ impl RedisTokenStoreBuilder {
     /// errors name `client_cert_file` or `client_key_file`.
     #[must_use]
     pub fn client_identity_files(
-        self,
+        mut self,
         cert_path: impl AsRef<Path>,
         key_path: impl AsRef<Path>,
     ) -> Self {
+        self.tls_inputs.push(TlsInput::IdentityFiles(
+            cert_path.as_ref().to_path_buf(),
+            key_path.as_ref().to_path_buf(),
+        ));
         let cert = read_pem_file(cert_path.as_ref(), "client_cert_file");
         let key = read_pem_file(key_path.as_ref(), "client_key_file").map(zeroize::Zeroizing::new);
         self.with_tls("client_cert_file", |tls| {
@@ -221,17 +242,16 @@ impl RedisTokenStoreBuilder {
         if settings.key_prefix.is_empty() {
             return Err(Error::configuration("key_prefix", "must not be empty"));
         }
-        let connector = Connector::new(
-            &self.topology,
-            &self.tls,
-            self.tls_field.unwrap_or("ca_file"),
-            Timeouts {
-                op: settings.op_timeout,
-                failover: settings.failover_timeout,
-            },
-        )?;
+        let tls_field = self.tls_field.unwrap_or("ca_file");
+        let timeouts = Timeouts {
+            op: settings.op_timeout,
+            failover: settings.failover_timeout,
+        };
+        let connector = Connector::new(&self.topology, &self.tls, tls_field, timeouts)?;
+        // With TLS files, the connector is made again when they change.
+        let renewal = TlsRenewal::new(self.topology, tls_field, timeouts, self.tls_inputs)?;
         Ok(RedisTokenStore {
-            inner: Arc::new(Inner::new(connector, self.sealer, settings)),
+            inner: Arc::new(Inner::new(connector, renewal, self.sealer, settings)),
         })
     }
 }

@@ -18,7 +18,7 @@ use crate::connection::{Conn, Connector, REFUSAL_HOLD, Topology};
 use crate::envelope::{SealError, Sealer, expiry_millis, unix_millis};
 use crate::key::{change_channel, failure_key, key_of_channel, lease_key, token_key};
 use crate::scripts::{COMPARE_AND_DELETE, COMPARE_AND_SET, READ, RECORD_FAILURE, RELEASE, RENEW};
-use crate::tls::Refusal;
+use crate::tls::{Refusal, TlsRenewal};
 
 /// The longest value read or written, in bytes. Tokens are a few KiB at most; the cap keeps
 /// hostile content in Redis from costing this process memory.
@@ -79,8 +79,11 @@ pub struct RedisTokenStore {
 }
 
 pub(crate) struct Inner {
-    /// Shared with the subscriber task, which must not keep the store alive.
-    connector: Arc<Connector>,
+    /// Shared with the subscriber task, which must not keep the store alive; replaced when the
+    /// TLS files change.
+    connector: std::sync::Mutex<Arc<Connector>>,
+    /// Makes the connector again when its TLS files change (`None` without TLS files).
+    renewal: Option<TlsRenewal>,
     sealer: Sealer,
     settings: Settings,
     /// Wakes this process's waiters on the server's change announcements.
@@ -206,9 +209,15 @@ impl From<RedisError> for Failure {
 }
 
 impl Inner {
-    pub(crate) fn new(connector: Connector, sealer: Sealer, settings: Settings) -> Self {
+    pub(crate) fn new(
+        connector: Connector,
+        renewal: Option<TlsRenewal>,
+        sealer: Sealer,
+        settings: Settings,
+    ) -> Self {
         Inner {
-            connector: Arc::new(connector),
+            connector: std::sync::Mutex::new(Arc::new(connector)),
+            renewal,
             sealer,
             settings,
             changes: ChangeNotifier::new(),
@@ -243,6 +252,26 @@ impl Inner {
         Some(subscribed)
     }
 
+    /// The connector in use.
+    fn connector(&self) -> Arc<Connector> {
+        Arc::clone(
+            &self
+                .connector
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Makes the connector again if its TLS files changed (read before each operation).
+    fn renew_connector(&self) {
+        if let Some(connector) = self.renewal.as_ref().and_then(TlsRenewal::renewed) {
+            *self
+                .connector
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(connector);
+        }
+    }
+
     /// Runs `op` within the operation timeout (and, in cluster and sentinel modes, what is left
     /// of the failover timeout), naming the operation in its error.
     async fn bounded<T>(
@@ -250,7 +279,8 @@ impl Inner {
         what: &'static str,
         op: impl Future<Output = Result<T, Failure>>,
     ) -> Result<T, StoreError> {
-        let timeout = self.connector.time_limit();
+        self.renew_connector();
+        let timeout = self.connector().time_limit();
         match tokio::time::timeout(timeout, op).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(Failure::Redis(error))) if error.is_timeout() => Err(StoreError::with_source(
@@ -299,7 +329,7 @@ impl Inner {
         invocation: &mut redis::ScriptInvocation<'_>,
     ) -> Result<T, Failure> {
         let invocation = &*invocation;
-        self.connector
+        self.connector()
             .run(|mut conn: Conn| async move { invocation.invoke_async(&mut conn).await })
             .await
     }
@@ -399,7 +429,7 @@ impl Inner {
         let taken = self
             .bounded("lease", async {
                 let mut retried = false;
-                self.connector
+                self.connector()
                     .run(|mut conn: Conn| {
                         let (lease_key, id) = (lease_key.as_str(), lease.id());
                         // A retry follows a failure that may have taken the lease before the reply
@@ -501,7 +531,7 @@ impl Inner {
         self.bounded("failure removal", async {
             let failure_key = failure_key.as_str();
             let _: i64 = self
-                .connector
+                .connector()
                 .run(|mut conn: Conn| async move {
                     redis::cmd("DEL")
                         .arg(failure_key)
@@ -536,7 +566,7 @@ async fn subscribe(
     loop {
         let Some(store) = inner.upgrade() else { return };
         let (connector, prefix, timeout) = (
-            Arc::clone(&store.connector),
+            store.connector(),
             store.settings.key_prefix.clone(),
             store.settings.op_timeout,
         );
@@ -714,7 +744,7 @@ impl fmt::Debug for RedisTokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
         f.debug_struct("RedisTokenStore")
-            .field("server", &inner.connector)
+            .field("server", &inner.connector())
             .field("key_prefix", &inner.settings.key_prefix)
             .field("op_timeout", &inner.settings.op_timeout)
             .field("poll_interval", &inner.settings.poll_interval)

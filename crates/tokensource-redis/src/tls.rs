@@ -6,13 +6,15 @@
 //! its setting, not a connection failure later.
 
 use std::fmt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokensource_core::Error;
 use zeroize::Zeroizing;
+
+use crate::connection::{Connector, Timeouts, Topology};
 
 /// The TLS settings of a store: extra roots and a client identity, both checked.
 #[derive(Clone, Default)]
@@ -147,6 +149,134 @@ fn certificates(pem: &[u8], field: &str) -> Result<Vec<CertificateDer<'static>>,
         ));
     }
     Ok(certificates)
+}
+
+/// One TLS setting as given to the builder, kept to make the settings again when a file changes.
+#[derive(Clone)]
+pub(crate) enum TlsInput {
+    CaFile(PathBuf),
+    CaPem(Vec<u8>),
+    IdentityFiles(PathBuf, PathBuf),
+    IdentityPem(Vec<u8>, Zeroizing<Vec<u8>>),
+}
+
+/// The bytes of a store's TLS files, in the order they were given.
+type FileBytes = Vec<Zeroizing<Vec<u8>>>;
+
+/// Makes a store's connector again when its TLS files change: the files are read before each
+/// operation, and a new certificate, key or root is used from the next connection on (the old
+/// connections close), without a restart. A file that cannot be read, or no longer holds what
+/// it should, leaves the connector as it is (the connections made keep working) and is logged.
+pub(crate) struct TlsRenewal {
+    topology: Topology,
+    tls_field: &'static str,
+    timeouts: Timeouts,
+    inputs: Vec<TlsInput>,
+    /// The file bytes the connector in use was made from, and whether a bad file was logged.
+    last: Mutex<(FileBytes, bool)>,
+}
+
+impl TlsRenewal {
+    /// `None` when no setting is a file (nothing can change).
+    pub(crate) fn new(
+        topology: Topology,
+        tls_field: &'static str,
+        timeouts: Timeouts,
+        inputs: Vec<TlsInput>,
+    ) -> Result<Option<Self>, Error> {
+        let reads_files = inputs
+            .iter()
+            .any(|input| matches!(input, TlsInput::CaFile(_) | TlsInput::IdentityFiles(..)));
+        if !reads_files {
+            return Ok(None);
+        }
+        let renewal = TlsRenewal {
+            topology,
+            tls_field,
+            timeouts,
+            inputs,
+            last: Mutex::new((Vec::new(), false)),
+        };
+        let bytes = renewal.read_files()?;
+        renewal.lock().0 = bytes;
+        Ok(Some(renewal))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (FileBytes, bool)> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_files(&self) -> Result<FileBytes, Error> {
+        let mut bytes = Vec::new();
+        for input in &self.inputs {
+            match input {
+                TlsInput::CaFile(path) => {
+                    bytes.push(Zeroizing::new(read_pem_file(path, "ca_file")?));
+                }
+                TlsInput::IdentityFiles(cert, key) => {
+                    bytes.push(Zeroizing::new(read_pem_file(cert, "client_cert_file")?));
+                    bytes.push(Zeroizing::new(read_pem_file(key, "client_key_file")?));
+                }
+                TlsInput::CaPem(_) | TlsInput::IdentityPem(..) => {}
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The settings made from the inputs, with `files` for the file inputs.
+    fn settings(&self, files: &FileBytes) -> Result<TlsSettings, Error> {
+        let mut tls = TlsSettings::default();
+        let mut files = files.iter();
+        let mut next = || files.next().map(|b| b.as_slice()).unwrap_or_default();
+        for input in &self.inputs {
+            match input {
+                TlsInput::CaFile(_) => tls.add_roots(next(), "ca_file")?,
+                TlsInput::CaPem(pem) => tls.add_roots(pem, "ca_pem")?,
+                TlsInput::IdentityFiles(..) => {
+                    let (cert, key) = (next(), next());
+                    tls.set_identity(cert, key, ("client_cert_file", "client_key_file"))?;
+                }
+                TlsInput::IdentityPem(cert, key) => {
+                    tls.set_identity(cert, key, ("client_cert_pem", "client_key_pem"))?;
+                }
+            }
+        }
+        Ok(tls)
+    }
+
+    /// A new connector when the files changed since the last one was made; `None` when they did
+    /// not, or cannot be used now.
+    pub(crate) fn renewed(&self) -> Option<Connector> {
+        let made = self.read_files().and_then(|files| {
+            if self.lock().0 == files {
+                return Ok(None);
+            }
+            let tls = self.settings(&files)?;
+            let connector = Connector::new(&self.topology, &tls, self.tls_field, self.timeouts)?;
+            Ok(Some((files, connector)))
+        });
+        match made {
+            Ok(Some((files, connector))) => {
+                *self.lock() = (files, false);
+                tracing::info!("the Redis TLS files changed: new connections use them");
+                Some(connector)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                let mut last = self.lock();
+                if !last.1 {
+                    last.1 = true;
+                    tracing::warn!(
+                        error = %error,
+                        "a Redis TLS file cannot be used now; the connections made keep working"
+                    );
+                }
+                None
+            }
+        }
+    }
 }
 
 /// Reads a PEM file for `field`.

@@ -329,3 +329,55 @@ fn tls_settings_are_checked_when_the_store_is_built() {
         .build()
         .unwrap();
 }
+
+/// The store's TLS files are read before each operation: a client certificate replaced by one
+/// the server refuses takes effect at the next operation (new connections, nothing written), and
+/// a renewed one of the right authority works at once, without a new store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_client_certificate_files_are_used_without_a_restart() {
+    let test = "rotated_client_certificate_files_are_used_without_a_restart";
+    let pki = TestPki::new();
+    let server = RedisServer::started_tls(test, &pki, ClientAuth::Required);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("client.pem"), dir.path().join("client.key"));
+    std::fs::copy(pki.client_cert_file(), &cert).unwrap();
+    std::fs::copy(pki.client_key_file(), &key).unwrap();
+    let store = RedisTokenStore::builder(&server.tls_url(), &secret(CLIENT_SECRET))
+        .ca_file(pki.ca_file())
+        .client_identity_files(&cert, &key)
+        .op_timeout(TLS_FLEET_OP_TIMEOUT)
+        .build()
+        .unwrap();
+    let key_name = unique_key(test);
+    store
+        .put(&key_name, &token("first", Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(keys_in(&server).await, 1);
+
+    // Another authority's certificate: the next operation connects with it and is refused.
+    let stranger = TestPki::new();
+    std::fs::copy(stranger.client_cert_file(), &cert).unwrap();
+    std::fs::copy(stranger.client_key_file(), &key).unwrap();
+    store
+        .put(
+            &unique_key("second"),
+            &token("second", Duration::from_secs(3600)),
+        )
+        .await
+        .expect_err("the server refuses the new certificate");
+    assert_eq!(keys_in(&server).await, 1, "nothing written");
+
+    // A renewed certificate of the server's authority: accepted at once.
+    let (renewed_cert, renewed_key) = pki.issue_client("renewed");
+    std::fs::write(&cert, renewed_cert).unwrap();
+    std::fs::write(&key, renewed_key).unwrap();
+    assert_eq!(
+        store.get(&key_name).await.unwrap().unwrap().expose_secret(),
+        "first"
+    );
+
+    // A file that cannot be used now leaves the working connection as it is.
+    std::fs::write(&key, "not a key").unwrap();
+    assert!(store.get(&key_name).await.unwrap().is_some());
+}
