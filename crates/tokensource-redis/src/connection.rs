@@ -597,6 +597,10 @@ fn is_failover(error: &RedisError) -> bool {
             error.kind(),
             ErrorKind::Server(
                 ServerErrorKind::ReadOnly
+                    // A cluster whose slot map changes under a failover: the cluster client
+                    // may hand a redirection back instead of following it.
+                    | ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
                     | ServerErrorKind::ClusterDown
                     | ServerErrorKind::TryAgain
                     | ServerErrorKind::MasterDown

@@ -478,13 +478,23 @@ impl RedisCluster {
     /// # Panics
     /// When `redis-server` or `redis-cli` is missing, or the cluster does not form.
     pub fn start(test: &str, primaries: usize) -> RedisCluster {
-        RedisCluster::start_with(test, primaries, None)
+        RedisCluster::start_with(test, primaries, 0, None)
+    }
+
+    /// A plain cluster of `primaries` nodes with `replicas` replicas each (nodes
+    /// `primaries..` are the replicas at first), for failover tests: when a primary dies, one of
+    /// its replicas is promoted after the cluster node timeout (2 s).
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing, or the cluster does not form.
+    pub fn start_with_replicas(test: &str, primaries: usize, replicas: usize) -> RedisCluster {
+        RedisCluster::start_with(test, primaries, replicas, None)
     }
 
     /// A cluster speaking only TLS (clients and cluster bus) with the [`TestPki`]'s server
     /// certificate; clients need not present one.
     pub fn start_tls(test: &str, primaries: usize, pki: &TestPki) -> RedisCluster {
-        RedisCluster::start_with(test, primaries, Some(pki))
+        RedisCluster::start_with(test, primaries, 0, Some(pki))
     }
 
     /// One plain 3-primary cluster for every test of this process, stopped when it exits.
@@ -493,12 +503,19 @@ impl RedisCluster {
         SHARED.get_or_init(|| RedisCluster::start(test, 3))
     }
 
-    fn start_with(test: &str, primaries: usize, pki: Option<&TestPki>) -> RedisCluster {
+    fn start_with(
+        test: &str,
+        primaries: usize,
+        replicas: usize,
+        pki: Option<&TestPki>,
+    ) -> RedisCluster {
         assert!(primaries >= 3, "a Redis Cluster needs at least 3 primaries");
         require_program("redis-server", test);
         require_program("redis-cli", test);
         let dir = WorkDir::new("redis-cluster");
-        let ports: Vec<u16> = (0..primaries).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..primaries * (1 + replicas))
+            .map(|_| free_port())
+            .collect();
         let mut nodes = Vec::new();
         for &port in &ports {
             let node_dir = dir.path().join(port.to_string());
@@ -515,6 +532,10 @@ impl RedisCluster {
                     "2000",
                     "--cluster-require-full-coverage",
                     "no",
+                    // Replicas sync at once (the default waits 5 s for more replicas to come):
+                    // a replica that never synced cannot take over.
+                    "--repl-diskless-sync-delay",
+                    "0",
                     // The bus port must be given: port + 10000 may be past 65535.
                     "--cluster-port",
                     &free_port().to_string(),
@@ -538,7 +559,8 @@ impl RedisCluster {
         let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let mut create: Vec<&str> = vec!["--cluster", "create"];
         create.extend(addresses.iter().map(String::as_str));
-        create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let replicas = replicas.to_string();
+        create.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
         redis_cli(ports[0], tls.as_ref(), &create)
             .unwrap_or_else(|e| panic!("cannot create the cluster: {e}"));
         let cluster = RedisCluster {
@@ -556,6 +578,29 @@ impl RedisCluster {
                     Ok(info.contains("cluster_state:ok"))
                 },
             );
+        }
+        // `--cluster create` returns before the replicas have attached to their primaries:
+        // wait until every node sees each replica as one (a failover needs it).
+        let expected_replicas = primaries * replicas.parse::<usize>().unwrap_or(0);
+        for &port in &cluster.ports {
+            wait_for("every replica attached to its primary", START_LIMIT, || {
+                let nodes = redis_cli(port, cluster.tls.as_ref(), &["cluster", "nodes"])?;
+                let attached = nodes
+                    .lines()
+                    .filter(|line| {
+                        let fields: Vec<&str> = line.split_whitespace().collect();
+                        fields.len() >= 8
+                            && fields[2].contains("slave")
+                            && fields[3] != "-"
+                            && fields[7] == "connected"
+                    })
+                    .count();
+                Ok(attached == expected_replicas)
+            });
+            wait_for("every replica synced with its primary", START_LIMIT, || {
+                let info = redis_cli(port, cluster.tls.as_ref(), &["info", "replication"])?;
+                Ok(!info.contains("role:slave") || info.contains("master_link_status:up"))
+            });
         }
         cluster
     }
@@ -593,12 +638,38 @@ impl RedisCluster {
     /// # Panics
     /// When no node serves it.
     pub fn node_of(&self, key: &str) -> usize {
+        self.node_of_asking(key, 0)
+    }
+
+    /// [`node_of`](Self::node_of), asking node `ask` (one that is alive).
+    ///
+    /// # Panics
+    /// When no node serves the key, or `ask` does not answer.
+    pub fn node_of_asking(&self, key: &str, ask: usize) -> usize {
+        self.serving(key, ask)
+            .unwrap_or_else(|| panic!("no node serves the slot of {key}"))
+    }
+
+    /// Waits until a node other than `dead` serves `key`'s slot, as node `ask` sees it, and
+    /// `ask` reports `cluster_state:ok`: the failover after `dead` was killed is over.
+    ///
+    /// # Panics
+    /// When that takes longer than `limit`.
+    pub fn wait_for_failover(&self, key: &str, dead: usize, ask: usize, limit: Duration) {
+        wait_for("a replica serves the dead primary's slots", limit, || {
+            let info = redis_cli(self.ports[ask], self.tls.as_ref(), &["cluster", "info"])?;
+            Ok(info.contains("cluster_state:ok")
+                && self.serving(key, ask).is_some_and(|node| node != dead))
+        });
+    }
+
+    fn serving(&self, key: &str, ask: usize) -> Option<usize> {
         let slot: u16 = self
-            .cli(0, &["cluster", "keyslot", key])
+            .cli(ask, &["cluster", "keyslot", key])
             .trim()
             .parse()
             .expect("a slot number");
-        let nodes = self.cli(0, &["cluster", "nodes"]);
+        let nodes = self.cli(ask, &["cluster", "nodes"]);
         for line in nodes.lines() {
             // <id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slot ranges>...
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -615,14 +686,18 @@ impl RedisCluster {
                 .next()
                 .and_then(|address| address.rsplit(':').next())
                 .and_then(|port| port.parse::<u16>().ok());
-            if owns && let Some(node) = port.and_then(|p| self.ports.iter().position(|&q| q == p)) {
-                return node;
+            let failed = fields[2].contains("fail");
+            if owns
+                && !failed
+                && let Some(node) = port.and_then(|p| self.ports.iter().position(|&q| q == p))
+            {
+                return Some(node);
             }
         }
-        panic!("no node serves slot {slot} of {key}: {nodes}")
+        None
     }
 
-    /// Kills node `node` (its slots stay uncovered: there are no replicas).
+    /// Kills node `node` (without replicas, its slots stay uncovered).
     pub fn kill_node(&mut self, node: usize) {
         self.nodes[node].kill();
     }

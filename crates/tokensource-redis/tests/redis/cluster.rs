@@ -13,7 +13,9 @@ use tokensource_redis::RedisTokenStore;
 use tokensource_testkit::redis_server::RedisCluster;
 use tokensource_testkit::tls::TestPki;
 
-use crate::support::{TokenEndpoint, http_source, secret, token, unique_key};
+use crate::support::{
+    FailoverOutcome, Fleet, TokenEndpoint, http_source, secret, token, unique_key,
+};
 
 const CLIENT_SECRET: &str = "cluster-client-secret";
 
@@ -288,4 +290,69 @@ async fn a_tls_cluster_is_used_with_its_ca_and_refused_without() {
         })
         .sum();
     assert_eq!(keys, 1);
+}
+
+/// A cluster whose primaries have a replica each; the primary serving the fleet's key is killed
+/// in the middle of a run of twenty processes refreshing short-lived tokens. The replica is
+/// promoted after the cluster node timeout; meanwhile the stores wait for the new slot owner,
+/// no caller gets an error or an expired token, and the token endpoint sees at most one extra
+/// flight per lease period of the failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_rides_out_a_failover_in_the_cluster() {
+    const PROCESSES: usize = 20;
+    const LIFETIME: Duration = Duration::from_secs(5);
+    const LEASE_TTL: Duration = Duration::from_secs(2);
+    let test = "a_fleet_rides_out_a_failover_in_the_cluster";
+    let cluster = Arc::new(std::sync::Mutex::new(
+        tokio::task::spawn_blocking(move || RedisCluster::start_with_replicas(test, 3, 1))
+            .await
+            .unwrap(),
+    ));
+    let urls = cluster.lock().unwrap().urls();
+    let endpoint = TokenEndpoint::start(Duration::from_millis(50)).await;
+    let key = unique_key(test);
+    let store_key = cluster_store(&urls).token_key(&key);
+    let started = std::time::Instant::now();
+    let fleet = Fleet::start(
+        PROCESSES,
+        || cluster_store(&urls),
+        &endpoint,
+        &key,
+        LIFETIME,
+        LEASE_TTL,
+    );
+
+    // Kill the key's primary half a second before the second refresh, so that it falls inside
+    // the failover.
+    endpoint.wait_for_hits(2, Duration::from_secs(20)).await;
+    tokio::time::sleep(LIFETIME / 2 - Duration::from_millis(500)).await;
+    let failed_at = std::time::Instant::now();
+    let hits_before = endpoint.hits().await;
+    tokio::task::spawn_blocking({
+        let cluster = Arc::clone(&cluster);
+        move || {
+            let mut cluster = cluster.lock().unwrap();
+            let primary = cluster.node_of(&store_key);
+            cluster.kill_node(primary);
+            let ask = (primary + 1) % 3;
+            cluster.wait_for_failover(&store_key, primary, ask, Duration::from_secs(30));
+        }
+    })
+    .await
+    .unwrap();
+    let outage = failed_at.elapsed();
+    let after_failover = endpoint.hits().await;
+    tokio::time::sleep(2 * LIFETIME).await;
+    let calls = fleet.stop().await;
+    let outcome = FailoverOutcome {
+        calls,
+        hits: endpoint.hits().await,
+        hits_before,
+        after_failover,
+        elapsed: started.elapsed(),
+        outage,
+    };
+    eprintln!("cluster failover: {outcome}");
+    outcome.check(PROCESSES, LIFETIME, LEASE_TTL);
+    assert!(cluster_store(&urls).get(&key).await.unwrap().is_some());
 }

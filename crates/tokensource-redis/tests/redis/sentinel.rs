@@ -6,15 +6,13 @@
 //! token endpoint sees at most one extra flight per lease period of the failover.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokensource_core::store::TokenStore;
-use tokensource_core::{CachedTokenSource, RefreshPolicy, TokenSource};
 use tokensource_redis::RedisTokenStore;
 use tokensource_testkit::redis_server::RedisSentinelSet;
 
-use crate::support::{TokenEndpoint, http_source_lasting, raw_connection, secret, unique_key};
+use crate::support::{FailoverOutcome, Fleet, TokenEndpoint, raw_connection, secret, unique_key};
 
 const CLIENT_SECRET: &str = "sentinel-client-secret";
 const PROCESSES: usize = 20;
@@ -31,71 +29,6 @@ fn sentinel_store(set: &RedisSentinelSet) -> RedisTokenStore {
     )
     .build()
     .expect("valid sentinel store")
-}
-
-/// What the callers of a fleet saw.
-#[derive(Debug, Default)]
-struct Calls {
-    ok: AtomicUsize,
-    errors: AtomicUsize,
-    /// Tokens handed out after their expiry (never expected).
-    expired: AtomicUsize,
-}
-
-/// [`PROCESSES`] caches, each with its own sentinel store, and two callers each asking for a
-/// token every 20 ms until stopped.
-struct Fleet {
-    calls: Arc<Calls>,
-    stopped: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Fleet {
-    fn start(set: &RedisSentinelSet, endpoint: &TokenEndpoint, key: &str) -> Fleet {
-        let calls = Arc::new(Calls::default());
-        let stopped = Arc::new(AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        for _ in 0..PROCESSES {
-            let cache = CachedTokenSource::builder(http_source_lasting(endpoint.url(), LIFETIME))
-                .store(Arc::new(sentinel_store(set)), key.to_owned())
-                .policy(RefreshPolicy::default().with_lease_ttl(LEASE_TTL))
-                .build();
-            for _ in 0..2 {
-                let (cache, calls, stopped) =
-                    (cache.clone(), Arc::clone(&calls), Arc::clone(&stopped));
-                tasks.push(tokio::spawn(async move {
-                    while !stopped.load(Ordering::SeqCst) {
-                        match cache.token().await {
-                            Ok(token) => {
-                                calls.ok.fetch_add(1, Ordering::SeqCst);
-                                if token.expires_at().is_some_and(|at| at <= SystemTime::now()) {
-                                    calls.expired.fetch_add(1, Ordering::SeqCst);
-                                }
-                            }
-                            Err(error) => {
-                                calls.errors.fetch_add(1, Ordering::SeqCst);
-                                eprintln!("token() failed: {error}");
-                            }
-                        }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }));
-            }
-        }
-        Fleet {
-            calls,
-            stopped,
-            tasks,
-        }
-    }
-
-    async fn stop(self) -> Arc<Calls> {
-        self.stopped.store(true, Ordering::SeqCst);
-        for task in self.tasks {
-            task.await.expect("a caller panicked");
-        }
-        self.calls
-    }
 }
 
 /// How a test fails the primary over.
@@ -117,7 +50,14 @@ async fn fleet_through_a_failover(test: &'static str, how: Failover) {
     let endpoint = TokenEndpoint::start(Duration::from_millis(50)).await;
     let key = unique_key(test);
     let started = Instant::now();
-    let fleet = Fleet::start(&set, &endpoint, &key);
+    let fleet = Fleet::start(
+        PROCESSES,
+        || sentinel_store(&set),
+        &endpoint,
+        &key,
+        LIFETIME,
+        LEASE_TTL,
+    );
 
     // The fleet refreshes the stored token when half of its lifetime is left: the failover
     // starts half a second before the refresh after the first one, so that this refresh falls
@@ -149,33 +89,16 @@ async fn fleet_through_a_failover(test: &'static str, how: Failover) {
     let elapsed = started.elapsed();
     let hits = endpoint.hits().await;
 
-    let (ok, errors, expired) = (
-        calls.ok.load(Ordering::SeqCst),
-        calls.errors.load(Ordering::SeqCst),
-        calls.expired.load(Ordering::SeqCst),
-    );
-    eprintln!(
-        "{how:?}: {hits} token endpoint hits in {elapsed:?} ({hits_before} before the failover, \
-         {after_failover} once it was over); failover {outage:?}; {ok} calls, {errors} errors"
-    );
-    assert_eq!(errors, 0, "no caller error while a cached token is valid");
-    assert_eq!(expired, 0, "no expired token handed out");
-    assert!(ok > PROCESSES * 2 * 100, "the callers kept calling: {ok}");
-    // Without a failover the fleet refreshes about every half lifetime (counted as every
-    // third, generously, plus the first fetch); a failover may add one flight per lease
-    // period it lasts, and one more.
-    let normal = (elapsed.as_secs_f64() / (LIFETIME.as_secs_f64() / 3.0)).ceil() as usize + 1;
-    let extra = (outage.as_secs_f64() / LEASE_TTL.as_secs_f64()).ceil() as usize + 1;
-    assert!(
-        hits <= normal + extra,
-        "{hits} token endpoint hits: more than {normal} normal flights and {extra} for the failover"
-    );
-    // After the failover, the fleet shares through the new primary: at most one flight per
-    // third of a lifetime in the last two lifetimes, again.
-    assert!(
-        hits - after_failover <= 7,
-        "{hits} hits, {after_failover} after the failover"
-    );
+    let outcome = FailoverOutcome {
+        calls,
+        hits,
+        hits_before,
+        after_failover,
+        elapsed,
+        outage,
+    };
+    eprintln!("{how:?}: {outcome}");
+    outcome.check(PROCESSES, LIFETIME, LEASE_TTL);
 
     // The fleet's token is on the new primary.
     let (_, new_primary) = set.server_urls();

@@ -4,10 +4,10 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
-use tokensource_core::{Error, Token, TokenSource, from_fn};
+use tokensource_core::{CachedTokenSource, Error, RefreshPolicy, Token, TokenSource, from_fn};
 use tokensource_redis::{RedisTokenStore, SecretString, credential_key};
 pub use tokensource_testkit::redis_server::{RedisServer, free_port, redis_url};
 use wiremock::matchers::{method, path};
@@ -157,6 +157,139 @@ async fn fetch(client: &reqwest::Client, url: &str, lifetime: Duration) -> Resul
         .expires_in(lifetime)
         .build()
         .map_err(Error::from)
+}
+
+/// What the callers of a fleet saw.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub ok: AtomicUsize,
+    pub errors: AtomicUsize,
+    /// Tokens handed out after their expiry (never expected).
+    pub expired: AtomicUsize,
+}
+
+/// `processes` caches, each with its own store (a process), and two callers each asking for a
+/// token every 20 ms until stopped.
+pub struct Fleet {
+    calls: Arc<Calls>,
+    stopped: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    pub fn start(
+        processes: usize,
+        store: impl Fn() -> RedisTokenStore,
+        endpoint: &TokenEndpoint,
+        key: &str,
+        lifetime: Duration,
+        lease_ttl: Duration,
+    ) -> Fleet {
+        let calls = Arc::new(Calls::default());
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for _ in 0..processes {
+            let cache = CachedTokenSource::builder(http_source_lasting(endpoint.url(), lifetime))
+                .store(Arc::new(store()), key.to_owned())
+                .policy(RefreshPolicy::default().with_lease_ttl(lease_ttl))
+                .build();
+            for _ in 0..2 {
+                let (cache, calls, stopped) =
+                    (cache.clone(), Arc::clone(&calls), Arc::clone(&stopped));
+                tasks.push(tokio::spawn(async move {
+                    while !stopped.load(Ordering::SeqCst) {
+                        match cache.token().await {
+                            Ok(token) => {
+                                calls.ok.fetch_add(1, Ordering::SeqCst);
+                                if token.expires_at().is_some_and(|at| at <= SystemTime::now()) {
+                                    calls.expired.fetch_add(1, Ordering::SeqCst);
+                                }
+                            }
+                            Err(error) => {
+                                calls.errors.fetch_add(1, Ordering::SeqCst);
+                                eprintln!("token() failed: {error}");
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }));
+            }
+        }
+        Fleet {
+            calls,
+            stopped,
+            tasks,
+        }
+    }
+
+    pub async fn stop(self) -> Arc<Calls> {
+        self.stopped.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a caller panicked");
+        }
+        self.calls
+    }
+}
+
+/// A fleet's run through a failover.
+pub struct FailoverOutcome {
+    pub calls: Arc<Calls>,
+    /// Token endpoint hits: in all, before the failover, once it was over.
+    pub hits: usize,
+    pub hits_before: usize,
+    pub after_failover: usize,
+    pub elapsed: Duration,
+    /// How long the failover took.
+    pub outage: Duration,
+}
+
+impl std::fmt::Display for FailoverOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} token endpoint hits in {:?} ({} before the failover, {} once it was over); \
+             failover {:?}; {} calls, {} errors",
+            self.hits,
+            self.elapsed,
+            self.hits_before,
+            self.after_failover,
+            self.outage,
+            self.calls.ok.load(Ordering::SeqCst),
+            self.calls.errors.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl FailoverOutcome {
+    /// No caller error or expired token, and the single flight kept: at most one extra flight
+    /// per lease period of the failover, and sharing again after it.
+    pub fn check(&self, processes: usize, lifetime: Duration, lease_ttl: Duration) {
+        let calls = &self.calls;
+        let (ok, errors, expired) = (
+            calls.ok.load(Ordering::SeqCst),
+            calls.errors.load(Ordering::SeqCst),
+            calls.expired.load(Ordering::SeqCst),
+        );
+        assert_eq!(
+            errors, 0,
+            "no caller error while a cached token is valid: {self}"
+        );
+        assert_eq!(expired, 0, "no expired token handed out: {self}");
+        assert!(ok > processes * 2 * 100, "the callers kept calling: {self}");
+        // Without a failover the fleet refreshes about every half lifetime (counted as every
+        // third, generously, plus the first fetch); a failover may add one flight per lease
+        // period it lasts, and one more.
+        let normal =
+            (self.elapsed.as_secs_f64() / (lifetime.as_secs_f64() / 3.0)).ceil() as usize + 1;
+        let extra = (self.outage.as_secs_f64() / lease_ttl.as_secs_f64()).ceil() as usize + 1;
+        assert!(
+            self.hits <= normal + extra,
+            "more than {normal} normal flights and {extra} for the failover: {self}"
+        );
+        // After the failover, the fleet shares again: at most one flight per third of a
+        // lifetime in the last two lifetimes.
+        assert!(self.hits - self.after_failover <= 7, "{self}");
+    }
 }
 
 /// The environment variable that makes the hidden child test run, and carries its role.
