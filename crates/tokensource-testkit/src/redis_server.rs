@@ -705,13 +705,17 @@ impl RedisCluster {
 
 /// A primary, a replica and a Sentinel watching them (`redis-server --sentinel` with a
 /// generated `sentinel.conf`: quorum 1, `down-after-milliseconds` 500, `failover-timeout`
-/// 3000), on loopback, in a folder of their own.
+/// 3000), on loopback, in a folder of their own; plain, or speaking TLS
+/// ([`start_tls`](RedisSentinelSet::start_tls)).
 #[derive(Debug)]
 pub struct RedisSentinelSet {
     master_name: String,
+    /// The plain ports, which the test kit's own commands use.
     primary_port: u16,
     replica_port: u16,
     sentinel_port: u16,
+    /// The TLS ports of a TLS set: the ones the sentinel names and clients use.
+    tls: Option<SentinelTlsPorts>,
     /// Killed by a test, possibly while others use the set.
     primary: std::sync::Mutex<Process>,
     // Held to be stopped on drop.
@@ -727,11 +731,49 @@ impl RedisSentinelSet {
     /// # Panics
     /// When `redis-server` or `redis-cli` is missing, or the set does not come up.
     pub fn start(test: &str) -> RedisSentinelSet {
+        RedisSentinelSet::start_with(test, None)
+    }
+
+    /// The set speaking TLS with the [`TestPki`]'s server certificate: clients, replication and
+    /// the sentinel's own connections, each server demanding a client certificate signed by
+    /// the test CA when `client_auth` is [`ClientAuth::Required`]. The sentinel names the
+    /// servers by their TLS ports; [`sentinel_urls`](RedisSentinelSet::sentinel_urls) are
+    /// `rediss://localhost:...`. Each process also listens in plain TCP, for the test kit's
+    /// own commands and [`server_urls`](RedisSentinelSet::server_urls).
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing or built without TLS, or the set does not
+    /// come up.
+    pub fn start_tls(test: &str, pki: &TestPki, client_auth: ClientAuth) -> RedisSentinelSet {
+        RedisSentinelSet::start_with(test, Some((pki, client_auth)))
+    }
+
+    fn start_with(test: &str, tls: Option<(&TestPki, ClientAuth)>) -> RedisSentinelSet {
         require_program("redis-server", test);
         require_program("redis-cli", test);
         let dir = WorkDir::new("redis-sentinel");
         let master_name = "tokensource-test".to_owned();
         let (primary_port, replica_port, sentinel_port) = (free_port(), free_port(), free_port());
+        let tls_ports = tls.map(|_| SentinelTlsPorts {
+            primary: free_port(),
+            replica: free_port(),
+            sentinel: free_port(),
+        });
+        // What a TLS process adds: its TLS port, the certificates, and TLS for the
+        // connections it makes to other servers (replication, the sentinel's).
+        let tls_extra = |tls_port: u16| -> Vec<String> {
+            let Some((pki, client_auth)) = tls else {
+                return Vec::new();
+            };
+            let mut args = vec!["--tls-port".to_owned(), tls_port.to_string()];
+            args.extend(tls_args(pki, client_auth));
+            args.extend(["--tls-replication".to_owned(), "yes".to_owned()]);
+            args
+        };
+        // The port the sentinel and replication use for a server.
+        let announced = |plain: u16, tls_port: fn(&SentinelTlsPorts) -> u16| {
+            tls_ports.as_ref().map_or(plain, tls_port)
+        };
         let server = |port: u16, extra: &[String]| {
             let node_dir = dir.path().join(port.to_string());
             std::fs::create_dir_all(&node_dir).expect("a node folder");
@@ -742,16 +784,18 @@ impl RedisSentinelSet {
             let log = node_dir.join(format!("redis-{port}.log"));
             Process::new(args, port, Some(log))
         };
-        let mut primary = server(primary_port, &[]);
-        primary.start();
-        let mut replica = server(
-            replica_port,
-            &[
-                "--replicaof".to_owned(),
-                "127.0.0.1".to_owned(),
-                primary_port.to_string(),
-            ],
+        let mut primary = server(
+            primary_port,
+            &tls_extra(announced(primary_port, |p| p.primary)),
         );
+        primary.start();
+        let mut replica_args = vec![
+            "--replicaof".to_owned(),
+            "127.0.0.1".to_owned(),
+            announced(primary_port, |p| p.primary).to_string(),
+        ];
+        replica_args.extend(tls_extra(announced(replica_port, |p| p.replica)));
+        let mut replica = server(replica_port, &replica_args);
         replica.start();
         wait_for("the replica is in sync", START_LIMIT, || {
             Ok(redis_cli(replica_port, None, &["info", "replication"])?
@@ -765,27 +809,31 @@ impl RedisSentinelSet {
             &config,
             format!(
                 "port {sentinel_port}\nbind 127.0.0.1\ndir {dir}\nlogfile {dir}/sentinel.log\n\
-                 sentinel monitor {master_name} 127.0.0.1 {primary_port} 1\n\
+                 sentinel monitor {master_name} 127.0.0.1 {primary} 1\n\
                  sentinel down-after-milliseconds {master_name} 500\n\
                  sentinel failover-timeout {master_name} 3000\n\
                  sentinel parallel-syncs {master_name} 1\n",
-                dir = sentinel_dir.display()
+                dir = sentinel_dir.display(),
+                primary = announced(primary_port, |p| p.primary),
             ),
         )
         .expect("write sentinel.conf");
+        let mut sentinel_args = vec![config.display().to_string(), "--sentinel".to_owned()];
+        sentinel_args.extend(tls_extra(announced(sentinel_port, |p| p.sentinel)));
         let mut sentinel = Process::new(
-            vec![config.display().to_string(), "--sentinel".to_owned()],
+            sentinel_args,
             sentinel_port,
             Some(sentinel_dir.join("sentinel.log")),
         );
         sentinel.start();
+        let replica_announced = announced(replica_port, |p| p.replica).to_string();
         wait_for(
             "the sentinel knows the replica and its link to the primary",
             START_LIMIT,
             || {
                 let replicas =
                     redis_cli(sentinel_port, None, &["sentinel", "replicas", &master_name])?;
-                Ok(replicas.contains(&replica_port.to_string())
+                Ok(replicas.contains(&replica_announced)
                     && replicas.contains("master-link-status\nok"))
             },
         );
@@ -794,6 +842,7 @@ impl RedisSentinelSet {
             primary_port,
             replica_port,
             sentinel_port,
+            tls: tls_ports,
             primary: std::sync::Mutex::new(primary),
             _replica: replica,
             _sentinel: sentinel,
@@ -806,13 +855,21 @@ impl RedisSentinelSet {
         &self.master_name
     }
 
-    /// The sentinel's URL, to give as `urls`.
+    /// The sentinel's URL, to give as `urls`: `rediss://localhost:...` for a TLS set.
     pub fn sentinel_urls(&self) -> Vec<String> {
-        vec![format!("redis://127.0.0.1:{}", self.sentinel_port)]
+        vec![match &self.tls {
+            Some(tls) => format!("rediss://localhost:{}", tls.sentinel),
+            None => format!("redis://127.0.0.1:{}", self.sentinel_port),
+        }]
     }
 
-    /// The primary's and the replica's URLs as they were started (the replica becomes the
-    /// primary after a failover).
+    /// The port the sentinel names the replica by (its TLS port in a TLS set).
+    fn replica_announced_port(&self) -> u16 {
+        self.tls.as_ref().map_or(self.replica_port, |p| p.replica)
+    }
+
+    /// The primary's and the replica's plain URLs as they were started (the replica becomes
+    /// the primary after a failover), for the test to look inside.
     pub fn server_urls(&self) -> (String, String) {
         (
             format!("redis://127.0.0.1:{}", self.primary_port),
@@ -820,7 +877,7 @@ impl RedisSentinelSet {
         )
     }
 
-    /// The port of the primary the sentinel names now.
+    /// The port of the primary the sentinel names now (a TLS port in a TLS set).
     pub fn current_primary_port(&self) -> u16 {
         let output = redis_cli(
             self.sentinel_port,
@@ -868,7 +925,11 @@ impl RedisSentinelSet {
         redis_cli(
             self.primary_port,
             None,
-            &["replicaof", "127.0.0.1", &self.replica_port.to_string()],
+            &[
+                "replicaof",
+                "127.0.0.1",
+                &self.replica_announced_port().to_string(),
+            ],
         )
         .unwrap_or_else(|e| panic!("REPLICAOF: {e}"));
     }
@@ -879,8 +940,16 @@ impl RedisSentinelSet {
     /// After `limit`.
     pub fn wait_for_promotion(&self, limit: Duration) {
         wait_for("the sentinel promotes the replica", limit, || {
-            Ok(self.current_primary_port() == self.replica_port
+            Ok(self.current_primary_port() == self.replica_announced_port()
                 && redis_cli(self.replica_port, None, &["role"])?.starts_with("master"))
         });
     }
+}
+
+/// The TLS ports of a TLS sentinel set.
+#[derive(Debug)]
+struct SentinelTlsPorts {
+    primary: u16,
+    replica: u16,
+    sentinel: u16,
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokensource_core::store::TokenStore;
 use tokensource_redis::RedisTokenStore;
 use tokensource_testkit::redis_server::RedisSentinelSet;
+use tokensource_testkit::tls::{ClientAuth, TestPki};
 
 use crate::support::{FailoverOutcome, Fleet, TokenEndpoint, raw_connection, secret, unique_key};
 
@@ -31,6 +32,20 @@ fn sentinel_store(set: &RedisSentinelSet) -> RedisTokenStore {
     .expect("valid sentinel store")
 }
 
+/// A store for a TLS set that demands client certificates: the test CA trusted, the test
+/// client certificate presented, to the sentinel and to the primary it names.
+fn tls_sentinel_store(set: &RedisSentinelSet, pki: &TestPki) -> RedisTokenStore {
+    RedisTokenStore::sentinel_builder(
+        set.sentinel_urls(),
+        set.master_name(),
+        &secret(CLIENT_SECRET),
+    )
+    .ca_file(pki.ca_file())
+    .client_identity_files(pki.client_cert_file(), pki.client_key_file())
+    .build()
+    .expect("valid sentinel store")
+}
+
 /// How a test fails the primary over.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Failover {
@@ -41,23 +56,29 @@ enum Failover {
     Demote,
 }
 
-async fn fleet_through_a_failover(test: &'static str, how: Failover) {
+/// Runs the fleet through a failover, over plain TCP or, given a [`TestPki`], over TLS with
+/// client certificates (to the sentinel and to each primary it names).
+async fn fleet_through_a_failover(test: &'static str, how: Failover, pki: Option<TestPki>) {
+    let pki = pki.map(Arc::new);
     let set = Arc::new(
-        tokio::task::spawn_blocking(move || RedisSentinelSet::start(test))
-            .await
-            .unwrap(),
+        tokio::task::spawn_blocking({
+            let pki = pki.clone();
+            move || match pki {
+                Some(pki) => RedisSentinelSet::start_tls(test, &pki, ClientAuth::Required),
+                None => RedisSentinelSet::start(test),
+            }
+        })
+        .await
+        .unwrap(),
     );
+    let make_store = || match &pki {
+        Some(pki) => tls_sentinel_store(&set, pki),
+        None => sentinel_store(&set),
+    };
     let endpoint = TokenEndpoint::start(Duration::from_millis(50)).await;
     let key = unique_key(test);
     let started = Instant::now();
-    let fleet = Fleet::start(
-        PROCESSES,
-        || sentinel_store(&set),
-        &endpoint,
-        &key,
-        LIFETIME,
-        LEASE_TTL,
-    );
+    let fleet = Fleet::start(PROCESSES, make_store, &endpoint, &key, LIFETIME, LEASE_TTL);
 
     // The fleet refreshes the stored token when half of its lifetime is left: the failover
     // starts half a second before the refresh after the first one, so that this refresh falls
@@ -102,7 +123,7 @@ async fn fleet_through_a_failover(test: &'static str, how: Failover) {
 
     // The fleet's token is on the new primary.
     let (_, new_primary) = set.server_urls();
-    let store = sentinel_store(&set);
+    let store = make_store();
     let mut raw = raw_connection(&new_primary).await;
     let stored: bool = redis::cmd("EXISTS")
         .arg(store.token_key(&key))
@@ -115,7 +136,77 @@ async fn fleet_through_a_failover(test: &'static str, how: Failover) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_rides_out_a_killed_primary() {
-    fleet_through_a_failover("a_fleet_rides_out_a_killed_primary", Failover::Kill).await;
+    fleet_through_a_failover("a_fleet_rides_out_a_killed_primary", Failover::Kill, None).await;
+}
+
+/// Managed Sentinel deployments speak TLS: the store reaches the sentinel and every primary it
+/// names over TLS with the configured CA and client certificate, through a failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_rides_out_a_killed_primary_over_tls() {
+    fleet_through_a_failover(
+        "a_fleet_rides_out_a_killed_primary_over_tls",
+        Failover::Kill,
+        Some(TestPki::new()),
+    )
+    .await;
+}
+
+/// TLS to the sentinels is verified like TLS to a standalone server: without the CA, or without
+/// the client certificate the servers demand, nothing is stored; with both, the token lands on
+/// the primary the sentinel names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_sentinels_need_the_ca_and_the_client_certificate() {
+    let test = "tls_sentinels_need_the_ca_and_the_client_certificate";
+    let pki = Arc::new(TestPki::new());
+    let set = tokio::task::spawn_blocking({
+        let pki = Arc::clone(&pki);
+        move || RedisSentinelSet::start_tls(test, &pki, ClientAuth::Required)
+    })
+    .await
+    .unwrap();
+    let key = unique_key(test);
+    let token = crate::support::token("over-tls", Duration::from_secs(600));
+    let builder = || {
+        RedisTokenStore::sentinel_builder(
+            set.sentinel_urls(),
+            set.master_name(),
+            &secret(CLIENT_SECRET),
+        )
+    };
+    let untrusted = builder().build().unwrap();
+    let no_identity = builder().ca_file(pki.ca_file()).build().unwrap();
+    for (what, store) in [
+        ("no CA", &untrusted),
+        ("no client certificate", &no_identity),
+    ] {
+        let error = store.put(&key, &token).await.expect_err(what);
+        assert!(
+            !format!("{error} {error:?}").contains("over-tls"),
+            "{what}: {error}"
+        );
+    }
+    let (primary, _) = set.server_urls();
+    let mut raw = raw_connection(&primary).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        keys.is_empty(),
+        "nothing is written over refused TLS: {keys:?}"
+    );
+
+    let store = tls_sentinel_store(&set, &pki);
+    store.put(&key, &token).await.expect("stored over TLS");
+    let stored: bool = redis::cmd("EXISTS")
+        .arg(store.token_key(&key))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(stored, "the token is on the primary the sentinel names");
+    let read = store.get(&key).await.unwrap().expect("the token");
+    assert_eq!(read.expose_secret(), "over-tls");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,6 +214,7 @@ async fn a_fleet_follows_a_sentinel_failover_away_from_the_demoted_primary() {
     fleet_through_a_failover(
         "a_fleet_follows_a_sentinel_failover_away_from_the_demoted_primary",
         Failover::Demote,
+        None,
     )
     .await;
 }
