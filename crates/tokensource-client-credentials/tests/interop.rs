@@ -10,7 +10,8 @@
 //!
 //! Clients without a shared secret: `private_key_jwt` with RS256 (a PKCS#1 key), PS256 (PKCS#8)
 //! and ES256 (SEC1 and PKCS#8), their keys made by the server when it starts and their public
-//! keys registered as the clients' JWKS, and `client_secret_jwt` (HS256).
+//! keys registered as the clients' JWKS, and `client_secret_jwt` (HS256). And `tls_client_auth`
+//! (RFC 8705 2.1) over the server's HTTPS listener, with a client certificate made by the test.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use tokensource_client_credentials::{
 use tokensource_core::{ErrorKind, SecretSource, TokenSource};
 use tokensource_http::reqwest;
 use tokensource_testkit::oidc::OidcServer;
+use tokensource_testkit::tls::TestPki;
 
 /// A secret with every character that RFC 6749 2.3.1's form-encoding must protect.
 const SECRET: &str = "s3cr:t+%&= x";
@@ -321,5 +323,54 @@ async fn a_wrong_key_or_secret_is_rejected() {
     assert_eq!(
         wrong_secret.token().await.unwrap_err().kind(),
         ErrorKind::CredentialsRejected
+    );
+}
+
+/// A `tls_client_auth` client of the server's HTTPS listener, presenting the client certificate
+/// of `identity` (a [`TestPki`]) and trusting `pki`'s CA for the server.
+fn tls_client(
+    server: &AuthorizationServer,
+    pki: &TestPki,
+    identity: &TestPki,
+) -> ClientCredentialsTokenSource {
+    let options = tokensource_http::HttpOptions::default()
+        .with_proxy(tokensource_http::Proxy::None)
+        .with_ca_file(pki.ca_file())
+        .with_client_identity_files(identity.client_cert_file(), identity.client_key_file());
+    ClientCredentialsBuilder::new(server.tls_url("/oauth/v2/token"), "tokensource-mtls")
+        .auth_style(AuthStyle::TlsClientAuth)
+        .http_options(options)
+        .build()
+        .unwrap()
+}
+
+/// RFC 8705 2.1 against a server that checks it: the certificate the transport presents is the
+/// client's credential. One from another CA, with the same subject, is refused as
+/// `invalid_client` (the handshake itself succeeds: the server, not TLS, refuses).
+#[tokio::test]
+async fn tls_client_auth_token_is_active_and_a_stranger_certificate_is_rejected() {
+    let pki = TestPki::new();
+    let server = AuthorizationServer(OidcServer::start_tls_or_fail(
+        "tls_client_auth",
+        &interop_dir(),
+        SECRET,
+        &pki,
+    ));
+    let token = server.token_for(&tls_client(&server, &pki, &pki)).await;
+    let introspection = server.introspect(token.expose_secret()).await;
+    assert_eq!(introspection["active"], true, "{introspection}");
+    assert_eq!(introspection["client_id"], "tokensource-mtls");
+
+    let stranger = TestPki::new();
+    let error = tls_client(&server, &pki, &stranger)
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected, "{error}");
+    assert!(
+        error
+            .provider_message()
+            .is_some_and(|m| m.starts_with("invalid_client")),
+        "{error}"
     );
 }

@@ -8,7 +8,10 @@
 //! The server's clients (see its `server.mjs`): `tokensource-basic` (`client_secret_basic`),
 //! `tokensource-post` (`client_secret_post`), `tokensource-rs256`, `tokensource-ps256` and
 //! `tokensource-es256` (`private_key_jwt`; their private keys, made when the server starts, are
-//! written to [`OidcServer::key_dir`]) and `tokensource-hs256` (`client_secret_jwt`).
+//! written to [`OidcServer::key_dir`]), `tokensource-hs256` (`client_secret_jwt`) and
+//! `tokensource-mtls` (`tls_client_auth`, over the HTTPS listener that
+//! [`OidcServer::start_tls_or_fail`] adds: a client certificate of a [`TestPki`] whose subject is
+//! `CN=tokensource-test-client`).
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,11 +20,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
+use crate::tls::TestPki;
+
 /// The running server; killed when dropped (it also exits when this process does: it ends when
 /// its standard input closes).
 pub struct OidcServer {
     child: Child,
     port: u16,
+    tls_port: Option<u16>,
     stderr: Arc<Mutex<String>>,
     key_dir: PathBuf,
 }
@@ -34,6 +40,22 @@ impl OidcServer {
     /// When node or npm is missing, the installation fails or the server does not start: the
     /// message says what to install.
     pub fn start_or_fail(test: &str, dir: &Path, secret: &str) -> OidcServer {
+        OidcServer::start_with(test, dir, secret, None)
+    }
+
+    /// Like [`start_or_fail`](OidcServer::start_or_fail), with an HTTPS listener as well
+    /// ([`tls_url`](OidcServer::tls_url)): `pki`'s server certificate, and every client asked
+    /// for a certificate, which the `tokensource-mtls` client must present (signed by `pki`'s
+    /// CA, with `pki`'s client subject). Clients without one still connect (the provider, not
+    /// the handshake, refuses them).
+    ///
+    /// # Panics
+    /// As [`start_or_fail`](OidcServer::start_or_fail).
+    pub fn start_tls_or_fail(test: &str, dir: &Path, secret: &str, pki: &TestPki) -> OidcServer {
+        OidcServer::start_with(test, dir, secret, Some(pki.dir()))
+    }
+
+    fn start_with(test: &str, dir: &Path, secret: &str, tls_dir: Option<&Path>) -> OidcServer {
         static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
         if let Err(why) = INSTALLED.get_or_init(|| install(dir)) {
             panic!(
@@ -42,10 +64,10 @@ impl OidcServer {
                 dir.display()
             );
         }
-        OidcServer::start(dir, secret)
+        OidcServer::start(dir, secret, tls_dir)
     }
 
-    fn start(dir: &Path, secret: &str) -> OidcServer {
+    fn start(dir: &Path, secret: &str, tls_dir: Option<&Path>) -> OidcServer {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let key_dir = std::env::temp_dir().join(format!(
             "tokensource-oidc-keys-{}-{}",
@@ -53,7 +75,11 @@ impl OidcServer {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&key_dir).expect("a key folder");
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        if let Some(tls_dir) = tls_dir {
+            command.env("INTEROP_TLS_DIR", tls_dir);
+        }
+        let mut child = command
             .arg("server.mjs")
             .current_dir(dir)
             .env("INTEROP_CLIENT_SECRET", secret)
@@ -83,27 +109,34 @@ impl OidcServer {
         let stdout = child.stdout.take().expect("piped stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut tls_port = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("listening ") {
-                    let _ = sender.send(port.trim().parse::<u16>().ok());
+                if let Some(port) = line.strip_prefix("listening-tls ") {
+                    tls_port = port.trim().parse::<u16>().ok();
+                } else if let Some(port) = line.strip_prefix("listening ") {
+                    let _ = sender.send(port.trim().parse::<u16>().ok().map(|p| (p, tls_port)));
                     return;
                 }
             }
             let _ = sender.send(None);
         });
-        let port = receiver
+        let ports = receiver
             .recv_timeout(Duration::from_secs(30))
             .ok()
             .flatten();
         let mut server = OidcServer {
             child,
             port: 0,
+            tls_port: None,
             stderr,
             key_dir,
         };
-        match port {
-            Some(port) => server.port = port,
-            None => {
+        match ports {
+            Some((port, tls_port)) if tls_port.is_some() || tls_dir.is_none() => {
+                server.port = port;
+                server.tls_port = tls_port;
+            }
+            _ => {
                 let _ = server.child.kill();
                 let _ = server.child.wait();
                 panic!("the interop server did not start: {}", server.stderr_text());
@@ -115,6 +148,17 @@ impl OidcServer {
     /// The URL of `path` on the server (`http://127.0.0.1:PORT/...`).
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The URL of `path` on the HTTPS listener (`https://localhost:PORT/...`).
+    ///
+    /// # Panics
+    /// For a server started without TLS.
+    pub fn tls_url(&self, path: &str) -> String {
+        let port = self
+            .tls_port
+            .expect("a server started with start_tls_or_fail");
+        format!("https://localhost:{port}{path}")
     }
 
     /// The server's issuer identifier.

@@ -69,9 +69,17 @@ impl TestPki {
     pub fn new() -> TestPki {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "tokensource test CA");
+        // A name of its own, as two real authorities have: a certificate of another TestPki
+        // is then one of an unknown issuer, not a forged signature of this one.
+        static NEXT_CA: AtomicUsize = AtomicUsize::new(0);
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!(
+                "tokensource test CA {}-{}",
+                std::process::id(),
+                NEXT_CA.fetch_add(1, Ordering::Relaxed)
+            ),
+        );
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
