@@ -77,10 +77,11 @@
 //! panicked, a configuration error, a custom source's error).
 //!
 //! The gauge is set when the cache gets a token (from the provider or the shared store), when a
-//! refresh ahead of expiry starts, when a fetch fails and when a token is invalidated. The
-//! `metrics` facade has no callback at scrape time, and the hot path records nothing, so between
-//! those moments the gauge keeps its last value: it reads "the token's remaining life when the
-//! cache last looked", and falls towards the refresh margin only when a refresh is due.
+//! refresh ahead of expiry starts, when a fetch fails and when a token is invalidated, and every
+//! second in between: the `metrics` facade has no callback at scrape time and the hot path records
+//! nothing, so a task of the cache's runtime (one per cache, started with its first fetch, holding
+//! the cache weakly) keeps it counting down. When the cache is dropped the task ends and sets the
+//! gauge to `0`; when its runtime shuts down, the cache's next fetch starts it again.
 //!
 //! Call [`describe_metrics`] after installing the recorder for units and help texts. With
 //! `metrics-exporter-prometheus`:

@@ -219,6 +219,84 @@ async fn the_expiry_gauge_follows_the_cached_token() {
     assert_eq!(gauge(), 0.0, "no token after the invalidation");
 }
 
+/// Between the cache's own looks at its token, a task of its runtime keeps the gauge counting
+/// down, so that a scrape reads the token's remaining life, not the one at the last fetch; the
+/// task ends with the cache, leaving zero (no token) behind.
+#[tokio::test(start_paused = true)]
+async fn the_expiry_gauge_counts_down_while_nobody_calls() {
+    recorder();
+    let provider = "meters-countdown";
+    let cache = CachedTokenSource::builder(Scripted::new(vec![token(Duration::from_secs(100))]))
+        .provider(provider)
+        .clock(TokioClock::new())
+        .build();
+    cache.token().await.unwrap();
+    let gauge = || expires_in(provider).unwrap();
+    assert_eq!(gauge(), 99.0);
+
+    // Half a second off the ticks, so that the last one has run.
+    tokio::time::sleep(Duration::from_millis(30_500)).await;
+    assert_eq!(gauge(), 69.0, "30 s later, without a call");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(gauge(), 59.0);
+
+    let runtime = tokio::runtime::Handle::current();
+    drop(cache);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(gauge(), 0.0, "the cache is gone, and its token with it");
+    assert_eq!(
+        runtime.metrics().num_alive_tasks(),
+        0,
+        "the gauge's task ended with the cache"
+    );
+}
+
+/// A runtime that shuts down takes the gauge's task with it; the cache's next flight, on
+/// another runtime, starts a new one.
+#[test]
+fn the_expiry_gauge_keeps_counting_on_the_next_runtime() {
+    recorder();
+    let provider = "meters-countdown-runtimes";
+    let clock = tokensource_core::clock::ManualClock::new();
+    let lifetime = Duration::from_secs(100);
+    let cache = CachedTokenSource::builder(Scripted::new(vec![token(lifetime), token(lifetime)]))
+        .provider(provider)
+        .clock(clock.clone())
+        .build();
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let gauge = || expires_in(provider).unwrap();
+
+    let first = paused();
+    first.block_on(async {
+        cache.token().await.unwrap();
+        clock.advance(Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    });
+    assert_eq!(gauge(), 89.0);
+    drop(first);
+
+    // Past the token's life: the first fetch fails on the runtime the cache held, which has
+    // shut down (and starts no ticker there); after the backoff, the next runs on this one.
+    clock.advance(Duration::from_secs(100));
+    let second = paused();
+    second.block_on(async {
+        let error = cache.token().await.unwrap_err();
+        assert!(error.to_string().contains("shut down"), "{error}");
+        clock.advance(Duration::from_secs(2));
+        cache.token().await.unwrap();
+        assert_eq!(gauge(), 99.0);
+        clock.advance(Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(gauge(), 79.0, "counting down on the second runtime");
+    });
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_hot_path_records_nothing() {
     let recorder = recorder();

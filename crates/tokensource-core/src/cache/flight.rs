@@ -139,6 +139,8 @@ impl<S: TokenSource + 'static> Launch<S> {
         let span = flight_span(&guard.shared.provider, reason, waited);
         guard.span = span.clone();
         guard.launched_at = Instant::now();
+        #[cfg(feature = "metrics")]
+        super::gauge::ensure_ticking(&guard.shared, &runtime);
         runtime.spawn(run_flight(guard, delay).instrument(span));
     }
 }

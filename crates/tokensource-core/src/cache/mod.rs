@@ -1,6 +1,8 @@
 //! The caching layer: [`CachedTokenSource`] wraps any [`TokenSource`] and is itself one.
 
 mod flight;
+#[cfg(feature = "metrics")]
+mod gauge;
 mod next;
 mod policy;
 
@@ -141,6 +143,9 @@ struct Shared<S> {
     store_degraded: AtomicBool,
     /// The provider's name in spans, events and metric labels.
     provider: Arc<str>,
+    /// Whether a task keeps the expiry gauge counting down (see `gauge`).
+    #[cfg(feature = "metrics")]
+    gauge_ticking: AtomicBool,
 }
 
 /// A cached token and the times (on the clock's millisecond timeline) that matter for it.
@@ -397,6 +402,8 @@ impl<S: TokenSource + 'static> CacheBuilder<S> {
                 }),
                 store_degraded: AtomicBool::new(false),
                 provider: self.provider,
+                #[cfg(feature = "metrics")]
+                gauge_ticking: AtomicBool::new(false),
             }),
         }
     }
