@@ -86,6 +86,17 @@ impl AuthorizationServer {
     }
 }
 
+/// A client refused by the server: `invalid_client`, in the server's own words.
+fn assert_invalid_client(error: &tokensource_core::Error) {
+    assert_eq!(error.kind(), ErrorKind::CredentialsRejected, "{error}");
+    assert!(
+        error
+            .provider_message()
+            .is_some_and(|m| m.starts_with("invalid_client")),
+        "{error}"
+    );
+}
+
 /// `Basic` credentials as RFC 6749 2.3.1 wants them, built here independently of oauth2.
 fn rfc6749_basic(id: &str, secret: &str) -> String {
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -294,13 +305,7 @@ async fn a_wrong_key_or_secret_is_rejected() {
             .build()
             .unwrap();
     let error = wrong_key.token().await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::CredentialsRejected, "{error}");
-    assert!(
-        error
-            .provider_message()
-            .is_some_and(|m| m.starts_with("invalid_client")),
-        "{error}"
-    );
+    assert_invalid_client(&error);
 
     // A key of the right client with the wrong algorithm for its registration.
     let wrong_alg =
@@ -366,11 +371,5 @@ async fn tls_client_auth_token_is_active_and_a_stranger_certificate_is_rejected(
         .token()
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::CredentialsRejected, "{error}");
-    assert!(
-        error
-            .provider_message()
-            .is_some_and(|m| m.starts_with("invalid_client")),
-        "{error}"
-    );
+    assert_invalid_client(&error);
 }

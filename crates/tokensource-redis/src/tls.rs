@@ -432,25 +432,21 @@ mod tests {
         tls.add_roots(pki.ca_pem().as_bytes(), "ca_pem").unwrap();
         assert!(tls.is_set());
         let system = rustls_native_certs::load_native_certs().certs;
-        let pem = tls
-            .redis_certificates()
-            .root_cert
-            .expect("the roots are given with the extra ones");
-        let given: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let roots_given = |tls: &TlsSettings| -> Vec<CertificateDer<'static>> {
+            let pem = tls
+                .redis_certificates()
+                .root_cert
+                .expect("the roots are always given");
+            CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let given = roots_given(&tls);
         assert_eq!(given.len(), system.len() + 1);
         assert!(system.iter().all(|root| given.contains(root)));
         // Without extra roots, the system's are given all the same: the redis crate neither
         // reads them again for each connection nor falls back to its bundled roots.
-        let pem = TlsSettings::default()
-            .redis_certificates()
-            .root_cert
-            .expect("the system roots are given");
-        let given: Vec<_> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(given, system);
+        assert_eq!(roots_given(&TlsSettings::default()), system);
     }
 
     #[test]
