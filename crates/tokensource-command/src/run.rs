@@ -15,6 +15,12 @@ use crate::{CommandTokenSource, MAX_OUTPUT_LEN, PROVIDER};
 /// command left running with the pipe open does not hold the fetch longer than this.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 
+/// How many times a program file that is still open for writing somewhere (`ETXTBSY`) is tried
+/// again, waiting 10 ms, then twice as long each time (310 ms in all). A file this process has
+/// just written is in that state for a moment: a child that another thread forks meanwhile holds
+/// the written descriptor until it calls exec.
+const BUSY_RETRIES: u32 = 5;
+
 /// Kills the command's process group when dropped (a timeout, a cancelled fetch), so that nothing
 /// it started outlives the fetch; the process itself is reaped by its owner or by tokio.
 struct GroupGuard {
@@ -51,6 +57,21 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Starts `command`, trying again while its program file is busy (see [`BUSY_RETRIES`]).
+async fn spawn(command: &mut Command) -> std::io::Result<Child> {
+    let mut wait = Duration::from_millis(10);
+    for _ in 0..BUSY_RETRIES {
+        match command.spawn() {
+            Err(e) if e.kind() == IoErrorKind::ExecutableFileBusy => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            result => return result,
+        }
+    }
+    command.spawn()
+}
+
 /// Runs the command and returns its stdout.
 pub(crate) async fn run(source: &CommandTokenSource) -> Result<Zeroizing<Vec<u8>>, Error> {
     let mut command = Command::new(&source.program);
@@ -64,7 +85,7 @@ pub(crate) async fn run(source: &CommandTokenSource) -> Result<Zeroizing<Vec<u8>
     #[cfg(unix)]
     command.process_group(0);
     let shown = source.program.display().to_string();
-    let mut child = command.spawn().map_err(|e| match e.kind() {
+    let mut child = spawn(&mut command).await.map_err(|e| match e.kind() {
         IoErrorKind::NotFound | IoErrorKind::PermissionDenied => {
             Error::configuration("command", format!("cannot start {shown}: {e}"))
                 .with_provider(PROVIDER)

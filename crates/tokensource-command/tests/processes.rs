@@ -55,6 +55,41 @@ async fn json_with_expires_in_and_expires_at_and_a_bare_token() {
     );
 }
 
+/// A program file still open for writing (here by this test, as by a child that another thread
+/// forked while the file was being written) cannot be executed for a moment (`ETXTBSY`): the
+/// command is tried again, and runs once the file is closed.
+#[tokio::test]
+async fn a_program_file_busy_for_a_moment_is_run_once_it_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(dir.path(), "busy", "echo tok-busy");
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&program)
+        .unwrap();
+    let closing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        drop(writer);
+    });
+    let token = source(&program).token().await.unwrap();
+    assert_eq!(token.expose_secret(), "tok-busy");
+    closing.await.unwrap();
+
+    // Busy for longer than the retries: a clear error, which the cache retries after its
+    // backoff.
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&program)
+        .unwrap();
+    let error = source(&program).token().await.unwrap_err();
+    drop(writer);
+    assert_eq!(
+        error.kind(),
+        tokensource_core::ErrorKind::Unavailable,
+        "{error}"
+    );
+    assert!(error.to_string().contains("cannot start"), "{error}");
+}
+
 #[tokio::test]
 async fn a_bare_jwt_gets_its_lifetime_from_exp() {
     use base64::Engine as _;
