@@ -216,20 +216,7 @@ async fn profiles_with_a_redis_store_share_one_fetch() {
     );
     let config = Config::from_toml(&text).unwrap();
     // Eight "processes": eight independent profiles, each with its own memory cache.
-    let profiles: Vec<_> = (0..8).map(|_| config.build("fleet").unwrap()).collect();
-    let tasks: Vec<_> = profiles
-        .iter()
-        .flat_map(|profile| {
-            (0..25).map(move |_| {
-                let source = profile.source();
-                tokio::spawn(async move { source.token().await })
-            })
-        })
-        .collect();
-    let mut secrets = std::collections::BTreeSet::new();
-    for task in tasks {
-        secrets.insert(task.await.unwrap().unwrap().expose_secret().to_owned());
-    }
+    let secrets = eight_processes(&config, "fleet", 25).await;
     assert_eq!(server.token_hits(), 1, "one fetch for the whole fleet");
     assert_eq!(secrets.len(), 1);
 }
@@ -427,14 +414,18 @@ fn redis_store_keys_are_checked_and_errors_name_them() {
     }
 }
 
-/// Eight profiles built from one file (eight processes) ask at once: returns the distinct
-/// tokens they got.
-async fn eight_processes(config: &Config) -> std::collections::BTreeSet<String> {
-    let profiles: Vec<_> = (0..8).map(|_| config.build("p").unwrap()).collect();
+/// Eight profiles `name` built from one file (eight processes), each asked by `callers` tasks at
+/// once: returns the distinct tokens they got.
+async fn eight_processes(
+    config: &Config,
+    name: &str,
+    callers: usize,
+) -> std::collections::BTreeSet<String> {
+    let profiles: Vec<_> = (0..8).map(|_| config.build(name).unwrap()).collect();
     let tasks: Vec<_> = profiles
         .iter()
         .flat_map(|profile| {
-            (0..5).map(move |_| {
+            (0..callers).map(move |_| {
                 let source = profile.source();
                 tokio::spawn(async move { source.token().await })
             })
@@ -540,7 +531,7 @@ async fn profiles_on_a_cluster_and_behind_sentinel_share_one_fetch() {
             .start()
             .await;
         let config = Config::from_toml(&profile_with_store(&server.token_url(), &store)).unwrap();
-        assert_eq!(eight_processes(&config).await.len(), 1, "{store}");
+        assert_eq!(eight_processes(&config, "p", 5).await.len(), 1, "{store}");
         assert_eq!(server.token_hits(), 1, "{store}");
     }
 }

@@ -11,12 +11,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FlakyStore, Scripted, Step, fail, token};
+use support::{FlakyStore, Scripted, Step, fail, one_attempt, retried_twice, token};
 use tokensource_core::clock::TokioClock;
 use tokensource_core::observability::{
     FETCH_DURATION_SECONDS, FETCHES_TOTAL, STORE_ERRORS_TOTAL, TOKEN_EXPIRES_IN_SECONDS,
 };
-use tokensource_core::{CachedTokenSource, Error, RefreshPolicy, TokenSource};
+use tokensource_core::{CachedTokenSource, Error, TokenSource};
 use tokensource_testkit::observe::MetricsRecorder;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -44,10 +44,6 @@ fn durations(provider: &str) -> Vec<f64> {
 
 fn expires_in(provider: &str) -> Option<f64> {
     recorder().gauge(TOKEN_EXPIRES_IN_SECONDS, &[("provider", provider)])
-}
-
-fn paused_policy() -> RefreshPolicy {
-    RefreshPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,15 +111,7 @@ async fn each_outcome_is_counted_under_its_name() {
         ("meters-deadline", Step::Hang, "unavailable"),
     ];
     for (provider, step, outcome) in cases {
-        let cache = CachedTokenSource::builder(Scripted::new(vec![step]))
-            .provider(provider)
-            .policy(
-                paused_policy()
-                    .with_max_attempts(1)
-                    .with_fetch_timeout(Duration::from_secs(2)),
-            )
-            .clock(TokioClock::new())
-            .build();
+        let cache = one_attempt(provider, step, Duration::from_secs(2));
         cache.token().await.unwrap_err();
         let expected = OUTCOMES.map(|o| u64::from(o == outcome));
         assert_eq!(all_fetches(provider), expected, "{provider}");
@@ -141,16 +129,7 @@ async fn each_outcome_is_counted_under_its_name() {
 async fn every_attempt_of_a_retried_fetch_is_counted() {
     recorder();
     let provider = "meters-retries";
-    let unavailable = Error::unavailable("scripted", "HTTP 503").with_status(503);
-    let cache = CachedTokenSource::builder(Scripted::new(vec![
-        fail(unavailable.clone()),
-        fail(unavailable),
-        token(HOUR),
-    ]))
-    .provider(provider)
-    .policy(paused_policy().with_max_attempts(3))
-    .clock(TokioClock::new())
-    .build();
+    let cache = retried_twice(provider);
     cache.token().await.unwrap();
     assert_eq!(all_fetches(provider), [1, 0, 2, 0, 0]);
     assert_eq!(durations(provider).len(), 3);

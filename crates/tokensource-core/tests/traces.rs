@@ -11,10 +11,10 @@ mod support;
 use std::io;
 use std::time::Duration;
 
-use support::{FlakyStore, SECRET_PREFIX, Scripted, Step, fail, token};
+use support::{FlakyStore, SECRET_PREFIX, Scripted, Step, fail, one_attempt, retried_twice, token};
 use tokensource_core::clock::TokioClock;
 use tokensource_core::observability::FETCH_SPAN;
-use tokensource_core::{CachedTokenSource, Error, RefreshPolicy, TokenSource};
+use tokensource_core::{CachedTokenSource, Error, TokenSource};
 use tokensource_testkit::observe::{EventRecord, SpanRecord, TraceCapture};
 use tracing::{Instrument, Level};
 
@@ -68,10 +68,6 @@ fn assert_no_token_reported() {
 
 fn field<'a>(span: &'a SpanRecord, name: &str) -> Option<&'a str> {
     span.fields.get(name).map(String::as_str)
-}
-
-fn paused_policy() -> RefreshPolicy {
-    RefreshPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,16 +175,7 @@ async fn a_refresh_ahead_follows_from_the_callers_span_and_does_not_hold_it_open
 async fn retries_are_attempts_inside_one_span() {
     capture(); // installed before anything is reported
     let provider = "traces-retries";
-    let unavailable = Error::unavailable("scripted", "HTTP 503").with_status(503);
-    let cache = CachedTokenSource::builder(Scripted::new(vec![
-        fail(unavailable.clone()),
-        fail(unavailable),
-        token(HOUR),
-    ]))
-    .provider(provider)
-    .policy(paused_policy().with_max_attempts(3))
-    .clock(TokioClock::new())
-    .build();
+    let cache = retried_twice(provider);
     cache.token().await.unwrap();
 
     let spans = flights_done(provider, 1).await;
@@ -261,15 +248,7 @@ async fn a_failed_fetch_records_its_outcome_and_status() {
         ("traces-deadline", Step::Hang, "unavailable", None),
     ];
     for (provider, step, outcome, status) in cases {
-        let cache = CachedTokenSource::builder(Scripted::new(vec![step]))
-            .provider(provider)
-            .policy(
-                paused_policy()
-                    .with_max_attempts(1)
-                    .with_fetch_timeout(Duration::from_secs(1)),
-            )
-            .clock(TokioClock::new())
-            .build();
+        let cache = one_attempt(provider, step, Duration::from_secs(1));
         cache.token().await.unwrap_err();
         let spans = flights_done(provider, 1).await;
         assert_eq!(spans.len(), 1, "{provider}: {spans:?}");

@@ -88,15 +88,7 @@ impl WorkDir {
             std::process::id(),
             dir.display()
         );
-        if let Ok(mut watcher) = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            std::thread::spawn(move || watcher.wait());
-        }
+        run_watcher(&script);
         WorkDir(dir)
     }
 
@@ -213,14 +205,20 @@ fn reap_with_this_process(pid: u32) {
          kill {pid} 2>/dev/null",
         parent = std::process::id()
     );
+    run_watcher(&script);
+}
+
+/// Runs the shell `script` in the background, as a watcher that outlives this process if it
+/// must; reaped when it ends while this process still runs. A watcher that cannot start is
+/// left out (the cleanup it would do is a courtesy).
+fn run_watcher(script: &str) {
     if let Ok(mut watcher) = Command::new("sh")
-        .args(["-c", &script])
+        .args(["-c", script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
     {
-        // Reaped when it ends while this process still runs.
         std::thread::spawn(move || watcher.wait());
     }
 }

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokensource_core::clock::TokioClock;
 use tokensource_core::store::{
     ChangeCursor, FleetFailure, Lease, MemoryStore, StoreError, TokenStore,
 };
-use tokensource_core::{Error, Token, TokenSource};
+use tokensource_core::{CachedTokenSource, Error, RefreshPolicy, Token, TokenSource};
 
 /// The start of every token the scripted source issues: never to be seen in any report.
 pub const SECRET_PREFIX: &str = "SENTINEL-TOKEN-";
@@ -185,4 +186,38 @@ impl TokenStore for FlakyStore {
     fn change_cursor(&self, key: &str) -> ChangeCursor {
         self.inner.change_cursor(key)
     }
+}
+
+/// Short backoff, for tests on tokio's paused clock.
+pub fn paused_policy() -> RefreshPolicy {
+    RefreshPolicy::default().with_backoff(Duration::from_millis(100), Duration::from_secs(1))
+}
+
+/// A cache (on tokio's clock) whose one fetch takes three attempts: two HTTP 503s, then a token
+/// for an hour.
+pub fn retried_twice(provider: &str) -> CachedTokenSource<Scripted> {
+    let unavailable = Error::unavailable("scripted", "HTTP 503").with_status(503);
+    CachedTokenSource::builder(Scripted::new(vec![
+        fail(unavailable.clone()),
+        fail(unavailable),
+        token(Duration::from_secs(3600)),
+    ]))
+    .provider(provider)
+    .policy(paused_policy().with_max_attempts(3))
+    .clock(TokioClock::new())
+    .build()
+}
+
+/// A cache (on tokio's clock) whose fetches make one attempt each, of at most `deadline`, the
+/// first one playing `step`.
+pub fn one_attempt(provider: &str, step: Step, deadline: Duration) -> CachedTokenSource<Scripted> {
+    CachedTokenSource::builder(Scripted::new(vec![step]))
+        .provider(provider)
+        .policy(
+            paused_policy()
+                .with_max_attempts(1)
+                .with_fetch_timeout(deadline),
+        )
+        .clock(TokioClock::new())
+        .build()
 }

@@ -14,7 +14,7 @@ use tokensource_testkit::redis_server::RedisCluster;
 use tokensource_testkit::tls::TestPki;
 
 use crate::support::{
-    FailoverOutcome, Fleet, TokenEndpoint, http_source, secret, token, unique_key,
+    FailoverOutcome, Fleet, TokenEndpoint, ask_at_once, http_source, secret, token, unique_key,
 };
 
 const CLIENT_SECRET: &str = "cluster-client-secret";
@@ -251,29 +251,19 @@ async fn a_tls_cluster_is_used_with_its_ca_and_refused_without() {
     );
 
     let endpoint = TokenEndpoint::start(Duration::from_millis(300)).await;
-    let caches: Vec<_> = (0..10)
-        .map(|_| {
-            let store = RedisTokenStore::cluster_builder(urls.clone(), &secret(CLIENT_SECRET))
+    let secrets = ask_at_once(
+        10,
+        || {
+            RedisTokenStore::cluster_builder(urls.clone(), &secret(CLIENT_SECRET))
                 .ca_file(pki.ca_file())
-                // Ten TLS clients of three nodes at once, in a debug build.
-                .op_timeout(Duration::from_secs(5))
                 .build()
-                .unwrap();
-            CachedTokenSource::builder(http_source(endpoint.url()))
-                .store(Arc::new(store), key.clone())
-                .build()
-        })
-        .collect();
-    let calls: Vec<_> = caches
-        .iter()
-        .map(|cache| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.token().await })
-        })
-        .collect();
-    for call in calls {
-        assert_eq!(call.await.unwrap().unwrap().expose_secret(), "tok-1");
-    }
+                .unwrap()
+        },
+        &endpoint,
+        &key,
+    )
+    .await;
+    assert!(secrets.iter().all(|s| s == "tok-1"), "{secrets:?}");
     assert_eq!(
         endpoint.hits().await,
         1,

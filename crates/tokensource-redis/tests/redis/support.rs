@@ -123,6 +123,39 @@ impl TokenEndpoint {
     }
 }
 
+/// `count` caches, each with its own store (`count` processes), ask at once: returns the
+/// tokens' secrets.
+pub async fn ask_at_once(
+    count: usize,
+    stores: impl Fn() -> RedisTokenStore,
+    endpoint: &TokenEndpoint,
+    key: &str,
+) -> Vec<String> {
+    let caches: Vec<_> = (0..count)
+        .map(|_| {
+            CachedTokenSource::builder(http_source(endpoint.url()))
+                .store(Arc::new(stores()), key.to_owned())
+                .build()
+        })
+        .collect();
+    let calls: Vec<_> = caches
+        .iter()
+        .map(|cache| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.token().await })
+        })
+        .collect();
+    let mut secrets = Vec::new();
+    for call in calls {
+        let token = call
+            .await
+            .unwrap()
+            .expect("a token, with or without the store");
+        secrets.push(token.expose_secret().to_owned());
+    }
+    secrets
+}
+
 /// A token source that POSTs to the token endpoint at `url` and builds a one-hour token.
 pub fn http_source(url: String) -> impl TokenSource + 'static {
     http_source_lasting(url, Duration::from_secs(3600))

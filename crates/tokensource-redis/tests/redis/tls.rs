@@ -4,58 +4,21 @@
 //! work; a server that demands client certificates refuses a store without one and accepts the
 //! test CA's client certificate.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokensource_core::store::{Lease, TokenStore};
-use tokensource_core::{CachedTokenSource, TokenSource};
 use tokensource_redis::RedisTokenStore;
 use tokensource_testkit::redis_server::RedisServer;
 use tokensource_testkit::tls::{ClientAuth, TestPki, TlsFront};
 
-use crate::support::{TokenEndpoint, http_source, raw_connection, secret, token, unique_key};
+use crate::support::{TokenEndpoint, ask_at_once, raw_connection, secret, token, unique_key};
 
 const CLIENT_SECRET: &str = "tls-client-secret";
-/// The operation timeout of stores that connect twenty at once: TLS handshakes of a debug build
-/// on a busy 2-core machine take up to some hundred milliseconds each.
-const TLS_FLEET_OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many keys the server holds, seen through its plain port.
 async fn keys_in(server: &RedisServer) -> i64 {
     let mut raw = raw_connection(&server.url()).await;
     redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap()
-}
-
-/// Twenty caches, each with its own store (twenty processes), ask at once: returns the tokens'
-/// secrets.
-async fn fleet(
-    stores: impl Fn() -> RedisTokenStore,
-    endpoint: &TokenEndpoint,
-    key: &str,
-) -> Vec<String> {
-    let caches: Vec<_> = (0..20)
-        .map(|_| {
-            CachedTokenSource::builder(http_source(endpoint.url()))
-                .store(Arc::new(stores()), key.to_owned())
-                .build()
-        })
-        .collect();
-    let calls: Vec<_> = caches
-        .iter()
-        .map(|cache| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.token().await })
-        })
-        .collect();
-    let mut secrets = Vec::new();
-    for call in calls {
-        let token = call
-            .await
-            .unwrap()
-            .expect("a token, with or without the store");
-        secrets.push(token.expose_secret().to_owned());
-    }
-    secrets
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,10 +85,10 @@ async fn an_untrusted_certificate_makes_the_store_unusable_and_nothing_is_writte
     // A fleet on that Redis: every process fetches for itself, and every caller gets a token.
     let endpoint = TokenEndpoint::start(Duration::from_millis(50)).await;
     let url = server.tls_url();
-    let secrets = fleet(
+    let secrets = ask_at_once(
+        20,
         || {
             RedisTokenStore::builder(&url, &secret(CLIENT_SECRET))
-                .op_timeout(TLS_FLEET_OP_TIMEOUT)
                 .build()
                 .unwrap()
         },
@@ -154,13 +117,11 @@ async fn the_ca_file_makes_a_tls_redis_work() {
     let key = unique_key(test);
     let endpoint = TokenEndpoint::start(Duration::from_millis(200)).await;
     let url = server.tls_url();
-    let secrets = fleet(
+    let secrets = ask_at_once(
+        20,
         || {
             RedisTokenStore::builder(&url, &secret(CLIENT_SECRET))
                 .ca_file(pki.ca_file())
-                // Twenty handshakes at once in a debug build on a shared machine: more than
-                // the default 500 ms.
-                .op_timeout(TLS_FLEET_OP_TIMEOUT)
                 .build()
                 .unwrap()
         },
@@ -345,7 +306,6 @@ async fn rotated_client_certificate_files_are_used_without_a_restart() {
     let store = RedisTokenStore::builder(&server.tls_url(), &secret(CLIENT_SECRET))
         .ca_file(pki.ca_file())
         .client_identity_files(&cert, &key)
-        .op_timeout(TLS_FLEET_OP_TIMEOUT)
         .build()
         .unwrap();
     let key_name = unique_key(test);
